@@ -1,0 +1,151 @@
+import re
+import sys
+from pathlib import Path
+
+# The logic lives in src/segshift. Scripts find it through the link
+# workflow/scripts/segshift (Snakemake puts a script's folder on its sys.path).
+_SRC = str(Path(workflow.basedir) / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+
+from segshift import config as segshift_config
+from segshift import manifest as segshift_manifest
+from segshift.datasets import DATASET_KINDS
+from segshift.datasets import cityscapes as segshift_cityscapes
+from segshift.errors import SegshiftError
+
+
+def stop(message):
+    """End start-up with one line, before any job runs."""
+    sys.exit(f"segshift: {message}")
+
+
+try:
+    _validated = segshift_config.validate(
+        config,
+        segshift_config.load_schema(
+            Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+        ),
+        source="config",
+    )
+except SegshiftError as e:
+    stop(e)
+config.clear()
+config.update(_validated)
+
+DATASETS = list(config["datasets"])
+MODELS = list(config["models"])
+RIDER_POLICIES = config["evaluation"]["rider_policies"]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(re.escape(m) for m in MODELS),
+    shard=r"\d{5}",
+    num_shards=r"\d{5}",
+    rider_policy="|".join(RIDER_POLICIES),
+
+
+# Datasets -----------------------------------------------------------------------------------
+
+
+def dataset_root(dataset):
+    """An existing copy named in the config, or the folder the download rules fill."""
+    root = config["datasets"][dataset]["root"]
+    return Path(root) if root else Path("resources") / dataset
+
+
+def sources(dataset):
+    root = dataset_root(dataset)
+    if DATASET_KINDS[dataset] == "coco":
+        return {
+            "images": str(root / "val2017"),
+            "annotations": str(root / "annotations" / "instances_val2017.json"),
+        }
+    return {
+        "images": str(root / segshift_cityscapes.IMAGE_SUBDIR),
+        "ground_truth": str(root / segshift_cityscapes.GT_SUBDIR),
+    }
+
+
+def dataset_sources(wildcards):
+    """The files prepare_dataset reads: on disk already, or produced by the unpack rules."""
+    return sources(wildcards.dataset)
+
+
+def coco_archive_url(wildcards):
+    return config["datasets"]["coco_val2017"]["download"][wildcards.archive]["url"]
+
+
+def coco_archive_sha256(wildcards):
+    return config["datasets"]["coco_val2017"]["download"][wildcards.archive]["sha256"]
+
+
+def check_dataset_sources():
+    for dataset in DATASETS:
+        root = config["datasets"][dataset]["root"]
+        if not root:
+            continue
+        for path in sources(dataset).values():
+            if not Path(path).exists():
+                stop(
+                    f"datasets.{dataset}.root is {root}, but {path} does not exist; point root at "
+                    f"the folder that holds {Path(path).relative_to(root)}"
+                )
+
+
+check_dataset_sources()
+
+
+def cityscapes_credentials(wildcards):
+    """No input; stops DAG building, before any job, when a download has no credentials."""
+    if segshift_cityscapes.credentials_from_env() is None:
+        stop(segshift_cityscapes.MISSING_CREDENTIALS)
+    return []
+
+
+def manifest_file(dataset):
+    return f"resources/datasets/{dataset}/manifest.parquet"
+
+
+def ground_truth_file(wildcards):
+    return f"resources/datasets/{wildcards.dataset}/ground_truth.json"
+
+
+def max_images(wildcards):
+    return config["datasets"][wildcards.dataset]["max_images"]
+
+
+# Models -------------------------------------------------------------------------------------
+
+
+def weights_file(wildcards):
+    weights = config["models"][wildcards.model]["weights"]
+    if "path" in weights:
+        return weights["path"]
+    suffix = Path(weights["url"].split("?")[0]).suffix
+    return f"resources/weights/{wildcards.model}{suffix}"
+
+
+def weights_url(wildcards):
+    return config["models"][wildcards.model]["weights"]["url"]
+
+
+def weights_sha256(wildcards):
+    return config["models"][wildcards.model]["weights"]["sha256"]
+
+
+def check_weights():
+    for model, entry in config["models"].items():
+        path = entry["weights"].get("path")
+        if path and not Path(path).is_file():
+            stop(
+                f"models.{model}.weights.path is {path}, which is not a file; fix the path or give weights.url"
+            )
+
+
+check_weights()
+
+
+def final_outputs(wildcards):
+    return [manifest_file(d) for d in DATASETS]

@@ -1,0 +1,187 @@
+"""Cityscapes val: download, and conversion of gtFine to a manifest and COCO-format ground truth.
+
+Instances are read from *_gtFine_instanceIds.png exactly as cityscapesscripts'
+instances2dict reads them: a pixel value v >= 1000 is instance v of label v // 1000,
+a value below 1000 of a label with instances is a group region (*group), kept here
+as one crowd annotation per label and image.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from segshift import manifest, masks
+from segshift.categories import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_NAME
+from segshift.errors import SegshiftError
+from segshift.io import atomic_path, write_json
+
+DATASET = "cityscapes_val"
+IMAGE_SUBDIR = "leftImg8bit/val"
+GT_SUBDIR = "gtFine/val"
+IMAGE_SUFFIX = "_leftImg8bit.png"
+INSTANCE_SUFFIX = "_gtFine_instanceIds.png"
+PACKAGES = ["gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip"]
+CREDENTIAL_VARIABLES = ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD")
+_SUPERCATEGORY = {"person": "human", "rider": "human"}
+
+
+def list_frames(image_dir: str | Path) -> list[str]:
+    """Frame file names relative to leftImg8bit/val, sorted (city/city_seq_frame_leftImg8bit.png)."""
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise SegshiftError(f"Cityscapes image folder not found: {image_dir}; check datasets.{DATASET}.root")
+    frames = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.glob(f"*/*{IMAGE_SUFFIX}"))
+    if not frames:
+        raise SegshiftError(f"no *{IMAGE_SUFFIX} frames under {image_dir}; check datasets.{DATASET}.root")
+    return frames
+
+
+def instance_file(frame: str) -> str:
+    """gtFine instanceIds file of a frame, relative to gtFine/val."""
+    return frame[: -len(IMAGE_SUFFIX)] + INSTANCE_SUFFIX
+
+
+def read_instance_ids(path: str | Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.array(im)
+    except FileNotFoundError:
+        raise SegshiftError(
+            f"ground truth {path} is missing; Cityscapes val needs gtFine_trainvaltest.zip unpacked under the root"
+        ) from None
+    except (OSError, SyntaxError) as e:
+        raise SegshiftError(f"ground truth {path} is unreadable ({e}); unpack gtFine_trainvaltest.zip again") from None
+
+
+def frame_annotations(instance_ids: np.ndarray, image_id: int, first_id: int) -> list[dict]:
+    """COCO annotations of one frame's instance classes (ids from `first_id` on)."""
+    annotations = []
+    values, counts = np.unique(instance_ids, return_counts=True)
+    for value, count in zip(values.tolist(), counts.tolist()):
+        label_id = value // 1000 if value >= 1000 else value
+        if label_id not in CITYSCAPES_ID_TO_NAME:
+            continue
+        rle = masks.encode((instance_ids == value)[None])[0]
+        x, y, w, h = masks.to_bbox([rle])[0].tolist()
+        annotations.append(
+            {
+                "id": first_id + len(annotations),
+                "image_id": image_id,
+                "category_id": label_id,
+                "segmentation": rle,
+                "area": int(count),
+                "bbox": [x, y, w, h],
+                "iscrowd": int(value < 1000),
+                "cityscapes_instance_id": int(value),
+            }
+        )
+    return annotations
+
+
+def convert(
+    image_dir: str | Path, gt_dir: str | Path, manifest_out: str | Path, ground_truth_out: str | Path
+) -> int:
+    """Write the manifest and the COCO-format instances of Cityscapes val; return the frame count.
+
+    `image_dir` is leftImg8bit/val and `gt_dir` gtFine/val. Image ids are 1..N in
+    file-name order, stable for a given copy of the dataset.
+    """
+    image_dir, gt_dir = Path(image_dir), Path(gt_dir)
+    frames = list_frames(image_dir)
+    images, annotations = [], []
+    for image_id, frame in enumerate(frames, start=1):
+        try:
+            with Image.open(image_dir / frame) as im:
+                width, height = im.size
+        except (OSError, SyntaxError) as e:
+            raise SegshiftError(f"image {image_dir / frame} is unreadable ({e}); unpack leftImg8bit again") from None
+        ids = read_instance_ids(gt_dir / instance_file(frame))
+        if ids.shape != (height, width):
+            raise SegshiftError(
+                f"ground truth {gt_dir / instance_file(frame)} is {ids.shape[1]}x{ids.shape[0]} but its image is "
+                f"{width}x{height}; the gtFine and leftImg8bit trees do not match"
+            )
+        images.append(
+            {
+                "id": image_id,
+                "file_name": frame,
+                "width": width,
+                "height": height,
+                "instance_ids_file": instance_file(frame),
+            }
+        )
+        annotations += frame_annotations(ids, image_id, first_id=len(annotations) + 1)
+    ground_truth = {
+        "info": {"description": "Cityscapes val instances (gtFine) in COCO format, made by segshift"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": label_id, "name": name, "supercategory": _SUPERCATEGORY.get(name, "vehicle")}
+            for name, label_id in CITYSCAPES_CLASSES
+        ],
+    }
+    write_json(ground_truth_out, ground_truth, indent=None)
+    table = pd.DataFrame([(im["id"], im["file_name"], im["width"], im["height"]) for im in images], columns=manifest.COLUMNS)
+    manifest.write(manifest_out, table, dataset=DATASET, image_dir=image_dir, gt_dir=gt_dir)
+    return len(frames)
+
+
+# Download -------------------------------------------------------------------------------------
+
+
+def credentials_from_env() -> tuple[str, str] | None:
+    username, password = (os.environ.get(v, "") for v in CREDENTIAL_VARIABLES)
+    return (username, password) if username and password else None
+
+
+MISSING_CREDENTIALS = (
+    "Cityscapes val is neither on disk nor downloadable: set datasets.cityscapes_val.root to an existing copy "
+    "(leftImg8bit/val and gtFine/val), or export CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD "
+    "(an account from https://www.cityscapes-dataset.com/register/)"
+)
+
+
+def _login(username: str, password: str):
+    """A logged-in session, as cityscapesscripts' downloader makes it but without its prompt or credentials file."""
+    import requests
+
+    session = requests.Session()
+    try:
+        session.get("https://www.cityscapes-dataset.com/login", allow_redirects=False).raise_for_status()
+        r = session.post(
+            "https://www.cityscapes-dataset.com/login",
+            data={"username": username, "password": password, "submit": "Login"},
+            allow_redirects=False,
+        )
+        r.raise_for_status()
+    except requests.RequestException as e:
+        raise SegshiftError(f"cannot reach www.cityscapes-dataset.com ({e.__class__.__name__}); check the network") from None
+    if r.status_code != 302:
+        raise SegshiftError(
+            "Cityscapes login failed for the account in CITYSCAPES_USERNAME; check CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD"
+        )
+    return session
+
+
+def download(package: str, destination: str | Path) -> None:
+    """Download one Cityscapes package; cityscapesscripts checks it against the server's md5."""
+    from cityscapesscripts.download.downloader import download_packages
+
+    credentials = credentials_from_env()
+    if credentials is None:
+        raise SegshiftError(MISSING_CREDENTIALS)
+    session = _login(*credentials)
+    destination = Path(destination)
+    with atomic_path(destination) as tmp, tempfile.TemporaryDirectory(dir=destination.parent) as workdir:
+        try:
+            download_packages(session=session, package_names=[package], destination_path=workdir)
+        except Exception as e:  # the downloader raises bare Exceptions with its own one-line messages
+            raise SegshiftError(f"Cityscapes download of {package} failed: {e}") from None
+        shutil.move(os.path.join(workdir, package), tmp)

@@ -1,0 +1,176 @@
+"""Dataset preparation: the Cityscapes converter against cityscapesscripts, and the COCO manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cityscapesscripts.evaluation.instances2dict import instances2dict
+from PIL import Image
+
+from segshift import manifest, masks
+from segshift.categories import CITYSCAPES_ID_TO_NAME
+from segshift.datasets import cityscapes, coco
+from segshift.errors import SegshiftError
+
+
+def make_cityscapes_frame(root: Path, city: str, frame: str, instance_ids: np.ndarray) -> None:
+    """A Cityscapes-format frame: leftImg8bit image plus gtFine instanceIds and labelIds PNGs."""
+    h, w = instance_ids.shape
+    image_dir = root / "leftImg8bit" / "val" / city
+    gt_dir = root / "gtFine" / "val" / city
+    image_dir.mkdir(parents=True, exist_ok=True)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(image_dir / f"{frame}_leftImg8bit.png")
+    Image.fromarray(instance_ids.astype(np.uint16)).save(gt_dir / f"{frame}_gtFine_instanceIds.png")
+    label_ids = np.where(instance_ids >= 1000, instance_ids // 1000, instance_ids).astype(np.uint8)
+    Image.fromarray(label_ids).save(gt_dir / f"{frame}_gtFine_labelIds.png")
+
+
+def synthetic_instance_ids() -> np.ndarray:
+    ids = np.full((64, 96), 7, dtype=np.int32)  # road
+    ids[:4] = 0  # unlabeled (void)
+    ids[10:30, 5:20] = 26000  # car 0
+    ids[10:30, 20:40] = 26001  # car 1
+    ids[40:60, 5:15] = 24000  # person
+    ids[40:60, 15:25] = 24  # a person group -> crowd
+    ids[40:50, 30:40] = 25000  # rider
+    ids[50:60, 30:40] = 33000  # bicycle
+    ids[5:8, 60:62] = 27000  # a tiny truck (6 px)
+    ids[30:40, 60:90] = 29000  # caravan: has instances but ignored in evaluation
+    ids[45:60, 60:90] = 31000  # train
+    ids[40:44, 45:55] = 26  # a car group
+    return ids
+
+
+def convert(root: Path, tmp_path: Path) -> tuple[dict, manifest.Manifest]:
+    out = tmp_path / "out"
+    cityscapes.convert(root / "leftImg8bit" / "val", root / "gtFine" / "val", out / "manifest.parquet", out / "gt.json")
+    return json.loads((out / "gt.json").read_text()), manifest.read(out / "manifest.parquet")
+
+
+def assert_matches_cityscapesscripts(ground_truth: dict, gt_dir: Path) -> int:
+    """Same instances, pixel counts, classes and crowd flags as cityscapesscripts' instances2dict."""
+    checked = 0
+    for image in ground_truth["images"]:
+        path = gt_dir / image["instance_ids_file"]
+        official = instances2dict([str(path)])[str(path.resolve())]
+        expected = sorted(
+            (inst["instID"], inst["labelID"], inst["pixelCount"], inst["instID"] < 1000)
+            for name, insts in official.items()
+            if name in CITYSCAPES_ID_TO_NAME.values()
+            for inst in insts
+        )
+        ours = [a for a in ground_truth["annotations"] if a["image_id"] == image["id"]]
+        got = sorted(
+            (a["cityscapes_instance_id"], a["category_id"], a["area"], bool(a["iscrowd"])) for a in ours
+        )
+        assert got == expected
+        pixels = np.array(Image.open(path))
+        for a in ours:
+            decoded = masks.decode([a["segmentation"]])[0]
+            np.testing.assert_array_equal(decoded, pixels == a["cityscapes_instance_id"])
+            assert a["area"] == decoded.sum()
+            ys, xs = np.nonzero(decoded)
+            assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+            checked += 1
+    return checked
+
+
+def test_converter_agrees_with_cityscapesscripts_on_the_real_frame(shared_data, tmp_path):
+    root = shared_data / "cityscapes"
+    ground_truth, table = convert(root, tmp_path)
+    assert assert_matches_cityscapesscripts(ground_truth, root / "gtFine" / "val") == 7
+    assert [c["name"] for c in ground_truth["categories"]] == [
+        "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"
+    ]
+    assert table.images.to_dict("records") == [
+        {"image_id": 1, "file_name": "frankfurt/frankfurt_000000_000294_leftImg8bit.png", "width": 256, "height": 128}
+    ]
+    assert table.gt_dir == (root / "gtFine" / "val").resolve()
+
+
+def test_converter_on_a_synthetic_tree_with_groups_and_ignored_classes(tmp_path):
+    root = tmp_path / "cityscapes"
+    ids = synthetic_instance_ids()
+    make_cityscapes_frame(root, "lindau", "lindau_000001_000019", ids)
+    make_cityscapes_frame(root, "frankfurt", "frankfurt_000000_000001", ids[::-1].copy())
+    ground_truth, table = convert(root, tmp_path)
+    assert assert_matches_cityscapesscripts(ground_truth, root / "gtFine" / "val") == 2 * 9
+    # Frames are sorted by file name and numbered from 1.
+    assert list(table.images["file_name"]) == [
+        "frankfurt/frankfurt_000000_000001_leftImg8bit.png",
+        "lindau/lindau_000001_000019_leftImg8bit.png",
+    ]
+    assert list(table.images["image_id"]) == [1, 2]
+    crowd = [a for a in ground_truth["annotations"] if a["iscrowd"]]
+    assert sorted(a["category_id"] for a in crowd) == [24, 24, 26, 26]
+    assert not any(a["category_id"] == 29 for a in ground_truth["annotations"])  # caravan is not evaluated
+
+
+def test_converter_names_a_missing_ground_truth_file(tmp_path):
+    root = tmp_path / "cityscapes"
+    make_cityscapes_frame(root, "lindau", "lindau_000001_000019", synthetic_instance_ids())
+    missing = root / "gtFine" / "val" / "lindau" / "lindau_000001_000019_gtFine_instanceIds.png"
+    missing.unlink()
+    with pytest.raises(SegshiftError, match=str(missing)):
+        convert(root, tmp_path)
+    assert not (tmp_path / "out" / "gt.json").exists()
+
+
+def test_coco_manifest_and_ground_truth(shared_data, tmp_path):
+    annotations = shared_data / "coco" / "annotations" / "instances_val2017.json"
+    n = coco.prepare(annotations, shared_data / "coco" / "val2017", tmp_path / "m.parquet", tmp_path / "gt.json")
+    assert n == 79
+    table = manifest.read(tmp_path / "m.parquet")
+    assert list(table.images.columns) == ["image_id", "file_name", "width", "height"]
+    assert list(table.images["file_name"]) == sorted(table.images["file_name"])
+    source = json.loads(annotations.read_text())
+    assert {im["id"]: (im["width"], im["height"]) for im in source["images"]} == {
+        r.image_id: (r.width, r.height) for r in table.images.itertuples()
+    }
+    assert (tmp_path / "gt.json").read_bytes() == annotations.read_bytes()
+
+
+def test_truncated_coco_annotations_give_one_line_naming_the_file(shared_data, tmp_path):
+    broken = tmp_path / "instances_val2017.json"
+    broken.write_bytes((shared_data / "coco" / "annotations" / "instances_val2017.json").read_bytes()[:5000])
+    with pytest.raises(SegshiftError) as e:
+        coco.prepare(broken, shared_data / "coco" / "val2017", tmp_path / "m.parquet", tmp_path / "gt.json")
+    message = str(e.value)
+    assert str(broken) in message and "truncated" in message and "\n" not in message
+    assert not (tmp_path / "m.parquet").exists() and not (tmp_path / "gt.json").exists()
+
+
+def test_missing_coco_image_is_named(shared_data, tmp_path):
+    images = tmp_path / "val2017"
+    shutil.copytree(shared_data / "coco" / "val2017", images)
+    (images / "000000000139.jpg").unlink()
+    with pytest.raises(SegshiftError, match="000000000139.jpg"):
+        coco.prepare(
+            shared_data / "coco" / "annotations" / "instances_val2017.json", images, tmp_path / "m.parquet", tmp_path / "gt.json"
+        )
+
+
+def test_shards_cover_every_selected_image_exactly_once():
+    for n_full in (1, 7, 79, 100, 5000):
+        for per_shard in (1, 3, 40, 50, 100, 7000):
+            for n_selected in {1, n_full // 2 or 1, n_full}:
+                seen = []
+                for shard in manifest.shards_needed(n_selected, per_shard):
+                    rows = manifest.shard_rows(shard, per_shard, n_selected)
+                    assert shard < manifest.num_shards(n_full, per_shard)
+                    seen += list(range(n_selected))[rows]
+                assert seen == list(range(n_selected))
+
+
+def test_a_quick_run_shares_its_first_shards_with_the_full_run():
+    full = {s: manifest.shard_rows(s, 50, 5000) for s in manifest.shards_needed(5000, 50)}
+    quick = {s: manifest.shard_rows(s, 50, 120) for s in manifest.shards_needed(120, 50)}
+    assert quick[0] == full[0] and quick[1] == full[1]
+    assert quick[2] != full[2]  # the partial last shard differs, and its image count says so
+    assert manifest.shard_name(2, manifest.num_shards(5000, 50)) == "shard-00002-of-00100"
