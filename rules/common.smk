@@ -147,5 +147,63 @@ def check_weights():
 check_weights()
 
 
+def model_backend(wildcards):
+    return config["models"][wildcards.model]["backend"]
+
+
+def model_settings(wildcards):
+    """Backend keyword arguments; a detectron2 config in this repository becomes an absolute path."""
+    settings = segshift_config.model_settings(config, wildcards.model)
+    if "config" in settings:
+        local = Path(workflow.basedir) / settings["config"]
+        if local.is_file():
+            settings["config"] = str(local)
+    return settings
+
+
+def model_test_size(wildcards):
+    """The dataset's test size, for backends that resize (a YOLO export has a fixed input)."""
+    if model_backend(wildcards) == "yolo_seg_export":
+        return None
+    return config["datasets"][wildcards.dataset]["test_size"]
+
+
+def model_gpus(wildcards):
+    """GPUs an inference job holds: none for the CPU-only LiteRT runtime."""
+    return 0 if model_backend(wildcards) == "yolo_seg_export" else 1
+
+
+# Shards ------------------------------------------------------------------------------------
+
+
+def selected_images(dataset):
+    """(images in the dataset, images selected by max_images); reads the checkpoint's manifest."""
+    path = checkpoints.prepare_dataset.get(dataset=dataset).output.manifest
+    total = segshift_manifest.num_rows(path)
+    limit = config["datasets"][dataset]["max_images"]
+    return total, min(total, limit or total)
+
+
+def shard_files(dataset, model):
+    total, selected = selected_images(dataset)
+    per_shard = config["images_per_shard"]
+    of = segshift_manifest.num_shards(total, per_shard)
+    return [
+        f"results/predictions/{dataset}/{model}/{segshift_manifest.shard_name(s, of)}.parquet"
+        for s in segshift_manifest.shards_needed(selected, per_shard)
+    ]
+
+
+def prediction_shards(wildcards):
+    return shard_files(wildcards.dataset, wildcards.model)
+
+
+def shard_num_images(wildcards):
+    """Images in this shard: a param, so a partial last shard reruns when max_images grows."""
+    _, selected = selected_images(wildcards.dataset)
+    rows = segshift_manifest.shard_rows(int(wildcards.shard), config["images_per_shard"], selected)
+    return rows.stop - rows.start
+
+
 def final_outputs(wildcards):
-    return [manifest_file(d) for d in DATASETS]
+    return [shard for d in DATASETS for m in MODELS for shard in shard_files(d, m)]

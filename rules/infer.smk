@@ -1,1 +1,28 @@
-# placeholder
+# One job per (dataset, model, shard): the GPU-hours of a run, cached as Parquet.
+
+
+rule infer:
+    input:
+        manifest="resources/datasets/{dataset}/manifest.parquet",
+        weights=weights_file,
+    output:
+        "results/predictions/{dataset}/{model}/shard-{shard}-of-{num_shards}.parquet",
+    params:
+        backend=model_backend,
+        settings=model_settings,
+        test_size=model_test_size,
+        images_per_shard=config["images_per_shard"],
+        num_images=shard_num_images,
+        on_bad_image=config["on_bad_image"],
+    threads: 4
+    resources:
+        gpu=model_gpus,
+        batch_size=4,
+    log:
+        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.log",
+    benchmark:
+        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
+    conda:
+        "../envs/infer.yaml"
+    script:
+        "../workflow/scripts/infer.py"

@@ -1,0 +1,62 @@
+"""Model backends: one module each, one job each: images in, instances out.
+
+The registry maps a config `backend` name to its builder; each module is imported
+only when used, so detectron2 is needed only for detectron2 models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+BACKENDS: dict[str, str] = {
+    "detectron2": "segshift.backends.detectron2",
+    "torchvision": "segshift.backends.torchvision",
+    "yolo_seg_export": "segshift.backends.yolo_seg",
+}
+
+
+@dataclass
+class Instances:
+    """Detections of one image in the COCO category-id space and the image's own pixels."""
+
+    category_id: np.ndarray  # (N,) int64, COCO ids
+    score: np.ndarray  # (N,) float32
+    bbox: np.ndarray  # (N, 4) float32, x y w h
+    segmentation: list[dict] = field(default_factory=list)  # N COCO RLEs, str counts
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+
+class Backend(Protocol):
+    name: str
+    version: str  # the library and its version, recorded with the predictions
+    settings: dict[str, Any]  # what shaped the predictions (test size, score floor), recorded too
+    device: str
+    preprocess: Callable[[np.ndarray], Any]  # RGB uint8 (H, W, 3) -> model input; runs in loader workers
+
+    def predict(self, batch: list[Any]) -> list[Instances]: ...
+
+
+def build(
+    backend: str,
+    *,
+    settings: dict[str, Any],
+    weights: str | Path | None,
+    device: str,
+    test_size: list[int] | None = None,
+) -> Backend:
+    """Build a backend once per job. `weights=None` keeps random weights (tests)."""
+    module = importlib.import_module(BACKENDS[backend])
+    return module.build(settings=settings, weights=weights, device=device, test_size=test_size)
+
+
+def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    boxes[:, 2:] -= boxes[:, :2]
+    return boxes

@@ -1,0 +1,194 @@
+"""One inference job: one model on one shard of one dataset, written to one Parquet file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+import segshift
+from segshift import backends, gpu, manifest, predictions, weights as weights_utils
+from segshift.errors import SegshiftError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BadImage:
+    image_id: int
+    file_name: str
+    error: str
+
+
+def read_image(path: Path, width: int, height: int) -> np.ndarray:
+    """Decode to RGB uint8 on the raw pixel grid (no EXIF rotation: annotations use the raw grid)."""
+    with Image.open(path) as im:
+        im.load()
+        if im.size != (width, height):
+            raise ValueError(f"decoded size {im.size[0]}x{im.size[1]} differs from the manifest's {width}x{height}")
+        return np.asarray(im.convert("RGB"))
+
+
+class ShardImages(Dataset):
+    """The images of one shard, decoded and preprocessed in loader workers."""
+
+    def __init__(self, rows: list[tuple[int, str, int, int]], image_dir: Path, preprocess):
+        self.rows, self.image_dir, self.preprocess = rows, image_dir, preprocess
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        image_id, file_name, width, height = self.rows[i]
+        try:
+            image = read_image(self.image_dir / file_name, width, height)
+        except (OSError, ValueError, SyntaxError) as e:
+            return image_id, BadImage(image_id, file_name, f"{e.__class__.__name__}: {e}")
+        return image_id, self.preprocess(image)
+
+
+def _as_list(batch):
+    return batch
+
+
+def batches_by_size(sizes: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
+    """Batches of images that share one size, in order of first appearance.
+
+    Batched models pad images to the largest in the batch, which shifts border
+    features; batching equal sizes only keeps every prediction what it would be
+    one image at a time, whatever the batch size.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(sizes):
+        groups.setdefault(size, []).append(i)
+    return [members[k : k + batch_size] for members in groups.values() for k in range(0, len(members), batch_size)]
+
+
+@dataclass
+class ShardJob:
+    manifest: Path
+    shard: int
+    images_per_shard: int
+    num_images: int  # images in this shard (fewer in a partial last shard)
+    model: str
+    backend: str
+    settings: dict[str, Any]
+    weights: Path | None
+    weights_sha256: str | None  # pinned in the config; else the recorded download hash is used
+    output: Path
+    test_size: list[int] | None = None
+    on_bad_image: str = "fail"
+    batch_size: int = 4
+    threads: int = 2
+    device: str = "auto"  # auto: a free CUDA GPU when there is one, else the CPU
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def shard_images(job: ShardJob) -> tuple[manifest.Manifest, list[tuple[int, str, int, int]]]:
+    table = manifest.read(job.manifest)
+    start = job.shard * job.images_per_shard
+    rows = table.images.iloc[start : start + job.num_images]
+    if len(rows) != job.num_images:
+        raise SegshiftError(
+            f"{job.manifest} has {len(table.images)} images, too few for shard {job.shard} of "
+            f"{job.images_per_shard}; the manifest changed after the DAG was built: rerun snakemake"
+        )
+    return table, list(rows[["image_id", "file_name", "width", "height"]].itertuples(index=False, name=None))
+
+
+@contextlib.contextmanager
+def _device(requested: str, backend: str):
+    """The torch device for this job, holding a GPU lease while it runs."""
+    wants_cuda = requested == "cuda" or (requested == "auto" and backend != "yolo_seg_export" and torch.cuda.is_available())
+    if not wants_cuda:
+        yield "cpu"
+        return
+    if not torch.cuda.is_available():
+        raise SegshiftError("device cuda was asked for but torch sees no CUDA GPU; use device auto or cpu")
+    with gpu.acquire() as lease:
+        log.info("using GPU %s (cuda:%d)", lease.physical_id, lease.index)
+        torch.cuda.set_device(lease.index)
+        yield f"cuda:{lease.index}"
+
+
+def run_shard(job: ShardJob) -> dict[str, Any]:
+    """Predict every image of the shard and write the Parquet file; return a summary."""
+    table, rows = shard_images(job)
+    weights_sha256 = None
+    if job.weights is not None:
+        # Checked before the backend loads it: a pickle runs code when loaded.
+        weights_sha256 = weights_utils.verify(job.weights, job.weights_sha256, job.model)
+    torch.set_num_threads(max(1, job.threads))
+    with _device(job.device, job.backend) as device:
+        settings = dict(job.settings)
+        if job.backend == "yolo_seg_export":
+            settings.setdefault("num_threads", max(1, job.threads))
+            if job.test_size:
+                log.info("test_size %s ignored: the YOLO export has a fixed input size", job.test_size)
+        model = backends.build(job.backend, settings=settings, weights=job.weights, device=device, test_size=job.test_size)
+        loader = DataLoader(
+            ShardImages(rows, table.image_dir, model.preprocess),
+            batch_sampler=batches_by_size([(w, h) for _, _, w, h in rows], job.batch_size),
+            num_workers=max(1, min(4, job.threads - 1)) if job.threads > 1 else 0,
+            pin_memory=device.startswith("cuda"),
+            collate_fn=_as_list,
+        )
+        results, skipped = [], []
+        start = time.perf_counter()
+        with torch.inference_mode(), tqdm(total=len(rows), unit="img", file=sys.stderr, mininterval=5,
+                                          desc=f"{job.model} {job.output.name}") as bar:
+            for batch in loader:
+                good = []
+                for image_id, item in batch:
+                    if isinstance(item, BadImage):
+                        if job.on_bad_image != "skip":
+                            raise SegshiftError(
+                                f"image {table.image_dir / item.file_name} cannot be read ({item.error}); "
+                                "replace the file, or set on_bad_image: skip to record it and go on"
+                            )
+                        log.warning("skipping unreadable image %s: %s", item.file_name, item.error)
+                        skipped.append(item.__dict__)
+                    else:
+                        good.append((image_id, item))
+                if good:
+                    outputs = model.predict([item for _, item in good])
+                    results += [(image_id, out) for (image_id, _), out in zip(good, outputs)]
+                bar.update(len(batch))
+        seconds = time.perf_counter() - start
+    order = {image_id: k for k, (image_id, *_) in enumerate(rows)}
+    results.sort(key=lambda r: order[r[0]])
+    metadata = {
+        "dataset": table.dataset,
+        "model": job.model,
+        "backend": job.backend,
+        "backend_version": model.version,
+        "settings": model.settings,
+        "weights_sha256": weights_sha256,
+        "shard": job.shard,
+        "images_per_shard": job.images_per_shard,
+        "image_ids": [r[0] for r in rows],
+        "skipped_images": skipped,
+        "device": device,
+        "segshift_version": segshift.__version__,
+        **job.extra_metadata,
+    }
+    predictions.write(job.output, results, metadata)
+    summary = {
+        "images": len(rows),
+        "skipped": len(skipped),
+        "detections": sum(len(out) for _, out in results),
+        "seconds": seconds,
+        "images_per_second": len(rows) / seconds if seconds > 0 else float("nan"),
+    }
+    log.info("%s: %s", job.output, summary)
+    return summary
