@@ -205,5 +205,54 @@ def shard_num_images(wildcards):
     return rows.stop - rows.start
 
 
+# Metrics and tables -------------------------------------------------------------------------
+
+
+def rider_settings(wildcards):
+    """Settings of the two_wheeler policy, given to that policy's jobs only."""
+    if wildcards.rider_policy != "two_wheeler":
+        return {}
+    evaluation = config["evaluation"]
+    return {
+        "rider_overlap": evaluation["rider_overlap"],
+        "rider_min_score": evaluation["rider_min_score"],
+    }
+
+
+def model_labels(wildcards):
+    return {m: segshift_config.model_label(config, m) for m in MODELS}
+
+
+def coco_metric_files(wildcards):
+    return expand("results/metrics/coco_val2017/{model}/coco.json", model=MODELS)
+
+
+def cityscapes_metric_files(wildcards):
+    return expand(
+        "results/metrics/cityscapes_val/{model}/cityscapes_{rider_policy}.json",
+        model=MODELS,
+        rider_policy=RIDER_POLICIES,
+    )
+
+
+def same_ruler_metric_files(wildcards):
+    return expand(
+        "results/metrics/{dataset}/{model}/same_ruler.json",
+        dataset=["coco_val2017", "cityscapes_val"],
+        model=MODELS,
+    )
+
+
+def table_files():
+    tables = []
+    if "coco_val2017" in DATASETS:
+        tables.append("coco_metrics")
+    if "cityscapes_val" in DATASETS:
+        tables.append("cityscapes_metrics")
+    if {"coco_val2017", "cityscapes_val"} <= set(DATASETS):
+        tables.append("transfer_gap")
+    return expand("results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"])
+
+
 def final_outputs(wildcards):
-    return [shard for d in DATASETS for m in MODELS for shard in shard_files(d, m)]
+    return table_files()

@@ -1,0 +1,163 @@
+"""COCO-style metrics with a switchable engine: faster-coco-eval (default) or pycocotools (reference).
+
+Both engines get the same ground truth, the same results and the same parameters;
+a test holds their numbers equal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segshift import predictions
+from segshift.categories import CITYSCAPES_ID_TO_NAME, COCO_NAME_TO_ID, SHARED_CLASSES
+from segshift.errors import SegshiftError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("faster_coco_eval", "pycocotools")
+IOU_TYPES = ("bbox", "segm")
+SUMMARY = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
+AREAS = {"all": 0, "small": 1, "medium": 2, "large": 3}  # COCOeval's areaRng order
+
+
+def _engine(name: str):
+    if name == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        return COCO, COCOeval
+    if name == "faster_coco_eval":
+        from faster_coco_eval import COCO, COCOeval_faster
+
+        return COCO, lambda gt, dt, iou_type: COCOeval_faster(gt, dt, iou_type, print_function=lambda *a, **k: None)
+    raise SegshiftError(f"unknown COCO evaluation engine {name!r}; use one of {', '.join(ENGINES)}")
+
+
+def load_ground_truth(dataset: dict, engine: str):
+    """A COCO object of the engine's kind built from an annotation dict (copied, never changed)."""
+    COCO, _ = _engine(engine)
+    gt = COCO()
+    gt.dataset = copy.deepcopy(dataset)
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+    return gt
+
+
+def _mean_precision(precision: np.ndarray) -> float:
+    valid = precision[precision > -1]
+    return float(valid.mean()) if valid.size else float("nan")
+
+
+def evaluate(
+    ground_truth: dict,
+    frame: pd.DataFrame,
+    image_ids: list[int],
+    *,
+    engine: str = "faster_coco_eval",
+    iou_types: tuple[str, ...] = IOU_TYPES,
+    category_ids: list[int] | None = None,
+    pr_curves: bool = False,
+) -> dict[str, Any]:
+    """COCO-style AP of `frame` (predictions.read's frame) on `image_ids`.
+
+    Returns per IoU type: the six summary numbers (AP, AP50, AP75, APs, APm, APl),
+    per class AP for all areas and each size bucket, and (pr_curves) each class's
+    precision at the 101 recall points, at IoU 0.5 and averaged over IoU 0.5:0.95.
+    """
+    _, COCOeval = _engine(engine)
+    gt = load_ground_truth(ground_truth, engine)
+    names = {c["id"]: c["name"] for c in ground_truth["categories"]}
+    category_ids = sorted(names) if category_ids is None else list(category_ids)
+    frame = frame[frame["image_id"].isin(set(image_ids))]
+    out: dict[str, Any] = {}
+    for iou_type in iou_types:
+        results = predictions.to_coco_results(frame, iou_type)
+        with contextlib.redirect_stdout(io.StringIO()):
+            dt = gt.loadRes(results) if results else _empty_results(gt, engine)
+            evaluator = COCOeval(gt, dt, iou_type)
+            evaluator.params.imgIds = sorted(image_ids)
+            evaluator.params.catIds = category_ids
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+        stats = [float("nan") if s < 0 else float(s) for s in evaluator.stats[:6]]
+        precision = np.asarray(evaluator.eval["precision"])  # [iou, recall, class, area, max_dets]
+        per_class = {}
+        for k, cid in enumerate(category_ids):
+            per_class[names[cid]] = {
+                "AP": _mean_precision(precision[:, :, k, AREAS["all"], -1]),
+                "AP50": _mean_precision(precision[0, :, k, AREAS["all"], -1]),
+                **{f"AP{a[0]}": _mean_precision(precision[:, :, k, AREAS[a], -1]) for a in ("small", "medium", "large")},
+            }
+        result = {"summary": dict(zip(SUMMARY, stats)), "per_class": per_class}
+        if pr_curves:
+            result["pr_curves"] = {
+                "recall": [float(r) for r in evaluator.params.recThrs],
+                "classes": {
+                    names[cid]: {
+                        "precision_iou50": precision[0, :, k, AREAS["all"], -1].tolist(),
+                        "precision_mean": np.where(
+                            (precision[:, :, k, AREAS["all"], -1] > -1).all(0),
+                            precision[:, :, k, AREAS["all"], -1].mean(0),
+                            -1,
+                        ).tolist(),
+                    }
+                    for k, cid in enumerate(category_ids)
+                },
+            }
+        out[iou_type] = result
+    return out
+
+
+def _empty_results(gt, engine: str):
+    """A results object with no detections (loadRes refuses an empty list)."""
+    COCO, _ = _engine(engine)
+    dt = COCO()
+    dt.dataset = {"images": list(gt.dataset["images"]), "categories": copy.deepcopy(gt.dataset["categories"]), "annotations": []}
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt.createIndex()
+    return dt
+
+
+# The same ruler on both domains -----------------------------------------------------------------
+
+# Cityscapes labels in COCO's taxonomy: COCO annotates a person on a bicycle as a person,
+# so Cityscapes' rider joins person when Cityscapes is scored like COCO.
+CITYSCAPES_TO_COCO = {
+    "person": "person",
+    "rider": "person",
+    "car": "car",
+    "truck": "truck",
+    "bus": "bus",
+    "train": "train",
+    "motorcycle": "motorcycle",
+    "bicycle": "bicycle",
+}
+
+
+def shared_class_ground_truth(ground_truth: dict, domain: str) -> dict:
+    """Ground truth of the 7 shared classes with COCO category ids, for either domain."""
+    shared_ids = {COCO_NAME_TO_ID[name] for name in SHARED_CLASSES}
+    categories = [{"id": COCO_NAME_TO_ID[n], "name": n, "supercategory": "shared"} for n in SHARED_CLASSES]
+    if domain == "coco":
+        annotations = [a for a in ground_truth["annotations"] if a["category_id"] in shared_ids]
+    else:
+        annotations = []
+        for a in ground_truth["annotations"]:
+            name = CITYSCAPES_TO_COCO[CITYSCAPES_ID_TO_NAME[a["category_id"]]]
+            annotations.append({**a, "category_id": COCO_NAME_TO_ID[name]})
+    return {**ground_truth, "annotations": annotations, "categories": categories}
+
+
+def same_ruler(ground_truth: dict, domain: str, frame: pd.DataFrame, image_ids: list[int], engine: str) -> dict[str, Any]:
+    """COCO-style AP on the 7 classes both datasets annotate, from predictions in COCO ids."""
+    gt = shared_class_ground_truth(ground_truth, domain)
+    ids = sorted(c["id"] for c in gt["categories"])
+    return evaluate(gt, frame[frame["category_id"].isin(ids)], image_ids, engine=engine, category_ids=ids, pr_curves=True)

@@ -1,0 +1,129 @@
+"""The metric stage: prediction shards in, one metric file out, with its provenance."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from segshift import manifest, predictions
+from segshift.categories import COCO_ID_TO_NAME
+from segshift.datasets import DATASET_KINDS
+from segshift.errors import SegshiftError
+from segshift.evaluation import cityscapes, cityscapes_fast, clean_nan, coco, provenance
+from segshift.io import read_json
+
+log = logging.getLogger(__name__)
+
+
+def load_predictions(files: list[str | Path], score_threshold: float) -> tuple[pd.DataFrame, list[int], dict[str, Any]]:
+    """Detections at or above the threshold, the images they cover, and what was set aside."""
+    frame, metadata = predictions.read(files)
+    models = {m.get("model") for m in metadata}
+    if len(models) > 1:
+        raise SegshiftError(f"prediction files of several models were given together: {sorted(models)}")
+    image_ids = predictions.covered_images(metadata)
+    unknown = ~frame["category_id"].isin(COCO_ID_TO_NAME.keys())
+    kept = frame[(frame["score"] >= score_threshold) & ~unknown]
+    skipped = [s for m in metadata for s in m.get("skipped_images", [])]
+    counts = {
+        "images": len(image_ids),
+        "detections": len(frame),
+        "below_score_threshold": int((frame["score"] < score_threshold).sum()),
+        "unknown_category": int(unknown.sum()),
+        "skipped_images": skipped,
+    }
+    if counts["unknown_category"]:
+        log.warning("dropped %d detections whose category id is not a COCO class", counts["unknown_category"])
+    if skipped:
+        log.warning("%d unreadable images were skipped at inference and are not scored: %s",
+                    len(skipped), ", ".join(s["file_name"] for s in skipped))
+    log.info("predictions: %s", {k: v for k, v in counts.items() if k != "skipped_images"})
+    return kept, image_ids, counts
+
+
+def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float) -> dict[str, Any]:
+    """COCO bbox and segm AP on every class of the ground truth (the paper's Table III)."""
+    frame, image_ids, counts = load_predictions(files, score_threshold)
+    ground_truth = read_json(ground_truth_file, what="ground-truth file")
+    settings = {"engine": engine, "score_threshold": score_threshold}
+    return clean_nan(
+        {
+            "metric": "coco",
+            "model": _model(files),
+            "counts": counts,
+            "results": coco.evaluate(ground_truth, frame, image_ids, engine=engine),
+            "provenance": provenance(files, ground_truth_file, settings),
+        }
+    )
+
+
+def same_ruler_metrics(files, ground_truth_file, dataset: str, *, engine: str, score_threshold: float) -> dict[str, Any]:
+    """COCO-style AP on the 7 shared classes, per class and size, on either domain."""
+    frame, image_ids, counts = load_predictions(files, score_threshold)
+    ground_truth = read_json(ground_truth_file, what="ground-truth file")
+    settings = {"engine": engine, "score_threshold": score_threshold}
+    return clean_nan(
+        {
+            "metric": "same_ruler",
+            "model": _model(files),
+            "dataset": dataset,
+            "counts": counts,
+            "results": coco.same_ruler(ground_truth, DATASET_KINDS[dataset], frame, image_ids, engine),
+            "provenance": provenance(files, ground_truth_file, settings),
+        }
+    )
+
+
+def cityscapes_metrics(
+    files,
+    ground_truth_file,
+    manifest_file,
+    *,
+    engine: str,
+    score_threshold: float,
+    class_mapping: dict[str, str],
+    rider_policy: str,
+    rider_overlap: float = 0.3,
+    rider_min_score: float = 0.3,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """The official Cityscapes instance protocol (AP and AP50 per class; the paper's Table IV)."""
+    frame, image_ids, counts = load_predictions(files, score_threshold)
+    ground_truth = read_json(ground_truth_file, what="ground-truth file")
+    gt_dir = manifest.read(manifest_file).gt_dir
+    if gt_dir is None:
+        raise SegshiftError(f"{manifest_file} names no gtFine folder; it is not a Cityscapes manifest")
+    mapped, mapping_counts = cityscapes.to_cityscapes(
+        frame, class_mapping, rider_policy, rider_overlap=rider_overlap, rider_min_score=rider_min_score
+    )
+    images = cityscapes.ground_truth_images(ground_truth, image_ids)
+    if engine == "official":
+        result = cityscapes.evaluate_official(mapped, images, gt_dir)
+    elif engine == "segshift":
+        result = cityscapes_fast.evaluate(mapped, images, gt_dir, workers=workers)
+    else:
+        raise SegshiftError(f"unknown Cityscapes evaluation engine {engine!r}; use one of {', '.join(cityscapes.ENGINES)}")
+    settings = {
+        "engine": engine,
+        "score_threshold": score_threshold,
+        "class_mapping": class_mapping,
+        "rider_policy": rider_policy,
+        **({"rider_overlap": rider_overlap, "rider_min_score": rider_min_score} if rider_policy == "two_wheeler" else {}),
+    }
+    return clean_nan(
+        {
+            "metric": "cityscapes",
+            "model": _model(files),
+            "rider_policy": rider_policy,
+            "counts": {**counts, "class_mapping": mapping_counts},
+            "results": result,
+            "provenance": provenance(files, ground_truth_file, settings),
+        }
+    )
+
+
+def _model(files) -> str | None:
+    return predictions.read_metadata(files[0]).get("model") if files else None

@@ -1,0 +1,22 @@
+"""The official Cityscapes instance metrics of one model under one rider policy."""
+
+from segshift import metrics, workflow
+from segshift.io import write_json
+
+
+def main(snakemake):
+    result = metrics.cityscapes_metrics(
+        list(snakemake.input.predictions),
+        snakemake.input.ground_truth,
+        snakemake.input.manifest,
+        engine=snakemake.params.engine,
+        score_threshold=snakemake.params.score_threshold,
+        class_mapping=snakemake.params.class_mapping,
+        rider_policy=snakemake.wildcards.rider_policy,
+        workers=snakemake.threads,
+        **snakemake.params.rider,
+    )
+    write_json(snakemake.output[0], result)
+
+
+workflow.run(snakemake, main)
