@@ -12,6 +12,8 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
 
 include: "rules/common.smk"
 include: "rules/data.smk"
@@ -21,6 +23,18 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs,
-    default_target: True
+
+
+# One target per model: its predictions, metrics and figures, and none of the other
+# models' (snakemake model_<name>; add --forcerun infer to redo its inference).
+for _model in MODELS:
+
+    rule:
+        name:
+            f"model_{_model}"
+        input:
+            model_outputs(_model),
+        localrule: True

@@ -44,6 +44,7 @@ wildcard_constraints:
     shard=r"\d{5}",
     num_shards=r"\d{5}",
     rider_policy="|".join(RIDER_POLICIES),
+    other_model="|".join(re.escape(m) for m in MODELS),
 
 
 # Datasets -----------------------------------------------------------------------------------
@@ -201,7 +202,9 @@ def prediction_shards(wildcards):
 def shard_num_images(wildcards):
     """Images in this shard: a param, so a partial last shard reruns when max_images grows."""
     _, selected = selected_images(wildcards.dataset)
-    rows = segshift_manifest.shard_rows(int(wildcards.shard), config["images_per_shard"], selected)
+    rows = segshift_manifest.shard_rows(
+        int(wildcards.shard), config["images_per_shard"], selected
+    )
     return rows.stop - rows.start
 
 
@@ -251,8 +254,117 @@ def table_files():
         tables.append("cityscapes_metrics")
     if {"coco_val2017", "cityscapes_val"} <= set(DATASETS):
         tables.append("transfer_gap")
-    return expand("results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"])
+    return expand(
+        "results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]
+    )
+
+
+# Figures and panels --------------------------------------------------------------------------
+
+FIGURE_DOMAINS = ["coco_val2017", "cityscapes_val"]  # figures compare the two domains
+MODEL_FIGURES = ["per_class_ap", "ap_by_size", "pr_curves"]
+
+
+def figure_models(wildcards):
+    """The models a figure shows: its model (and the other of a pair), or all of them."""
+    if "other_model" in wildcards.keys():
+        return [wildcards.model, wildcards.other_model]
+    if "model" in wildcards.keys():
+        return [wildcards.model]
+    return MODELS
+
+
+def figure_model_labels(wildcards):
+    return {m: segshift_config.model_label(config, m) for m in figure_models(wildcards)}
+
+
+def model_label(wildcards):
+    return segshift_config.model_label(config, wildcards.model)
+
+
+def same_ruler_files(wildcards):
+    """COCO then Cityscapes, for each model of the figure in turn."""
+    return [
+        f"results/metrics/{dataset}/{model}/same_ruler.json"
+        for model in figure_models(wildcards)
+        for dataset in FIGURE_DOMAINS
+    ]
+
+
+def cityscapes_files(wildcards):
+    return expand(
+        "results/metrics/cityscapes_val/{model}/cityscapes_{rider_policy}.json",
+        model=wildcards.model,
+        rider_policy=RIDER_POLICIES,
+    )
+
+
+def pair_cityscapes_files(wildcards):
+    """A pair is compared under the first rider policy of the config."""
+    return [
+        f"results/metrics/cityscapes_val/{model}/cityscapes_{RIDER_POLICIES[0]}.json"
+        for model in figure_models(wildcards)
+    ]
+
+
+def figure_labels(figure):
+    return lambda wildcards: {"model": model_label(wildcards), "figure": figure}
+
+
+def pair_labels(wildcards):
+    a, b = figure_model_labels(wildcards).values()
+    return {"model": f"{a} vs {b}", "figure": "model pair"}
+
+
+def dataset_name(wildcards):
+    return {"coco_val2017": "COCO val2017", "cityscapes_val": "Cityscapes val"}[
+        wildcards.dataset
+    ]
+
+
+def all_model_shards(wildcards):
+    return [f for model in MODELS for f in shard_files(wildcards.dataset, model)]
+
+
+def qualitative_image_ids(wildcards):
+    return config["report"]["qualitative_image_ids"].get(wildcards.dataset, [])
+
+
+def figure_files():
+    files = expand("results/figures/qualitative/{dataset}.png", dataset=DATASETS)
+    if set(FIGURE_DOMAINS) <= set(DATASETS):
+        files += expand(
+            "results/figures/{model}/{figure}.png", model=MODELS, figure=MODEL_FIGURES
+        )
+        files.append("results/figures/transfer_gap.png")
+        files += [
+            f"results/figures/model_pairs/{a}_vs_{b}.png"
+            for a, b in config["report"]["model_pairs"]
+        ]
+    return files
+
+
+def model_outputs(model):
+    """Everything of one model that needs no other model (an input function)."""
+
+    def files(wildcards):
+        out = []
+        if "coco_val2017" in DATASETS:
+            out.append(f"results/metrics/coco_val2017/{model}/coco.json")
+        if "cityscapes_val" in DATASETS:
+            out += [
+                f"results/metrics/cityscapes_val/{model}/cityscapes_{p}.json"
+                for p in RIDER_POLICIES
+            ]
+        if set(FIGURE_DOMAINS) <= set(DATASETS):
+            out += [
+                f"results/metrics/{d}/{model}/same_ruler.json" for d in FIGURE_DOMAINS
+            ]
+            out += [f"results/figures/{model}/{f}.png" for f in MODEL_FIGURES]
+        return out
+
+    return files
 
 
 def final_outputs(wildcards):
-    return table_files()
+    return table_files() + figure_files()

@@ -3,18 +3,21 @@
 
 rule download_coco:
     output:
-        ensure("resources/downloads/coco_val2017/{archive}.zip", sha256=coco_archive_sha256),
+        ensure(
+            "resources/downloads/coco_val2017/{archive}.zip",
+            sha256=coco_archive_sha256,
+        ),
+    log:
+        "logs/download_coco/{archive}.log",
+    wildcard_constraints:
+        archive="images|annotations",
+    retries: 2
+    localrule: True
+    conda:
+        "../envs/data.yaml"
     params:
         url=coco_archive_url,
         sha256=coco_archive_sha256,
-    wildcard_constraints:
-        archive="images|annotations",
-    localrule: True
-    retries: 2
-    log:
-        "logs/download_coco/{archive}.log",
-    conda:
-        "../envs/data.yaml"
     script:
         "../workflow/scripts/download.py"
 
@@ -24,13 +27,13 @@ rule unpack_coco_images:
         "resources/downloads/coco_val2017/images.zip",
     output:
         directory("resources/coco_val2017/val2017"),
-    params:
-        members="val2017",
-    localrule: True
     log:
         "logs/unpack_coco_images.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        members="val2017",
     script:
         "../workflow/scripts/unpack.py"
 
@@ -40,13 +43,13 @@ rule unpack_coco_annotations:
         "resources/downloads/coco_val2017/annotations.zip",
     output:
         "resources/coco_val2017/annotations/instances_val2017.json",
-    params:
-        members="annotations/instances_val2017.json",
-    localrule: True
     log:
         "logs/unpack_coco_annotations.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        members="annotations/instances_val2017.json",
     script:
         "../workflow/scripts/unpack.py"
 
@@ -56,12 +59,12 @@ rule download_cityscapes:
         cityscapes_credentials,
     output:
         "resources/downloads/cityscapes_val/{package}_trainvaltest.zip",
-    wildcard_constraints:
-        package="gtFine|leftImg8bit",
-    localrule: True
-    retries: 2
     log:
         "logs/download_cityscapes/{package}.log",
+    wildcard_constraints:
+        package="gtFine|leftImg8bit",
+    retries: 2
+    localrule: True
     conda:
         "../envs/data.yaml"
     script:
@@ -73,15 +76,15 @@ rule unpack_cityscapes:
         "resources/downloads/cityscapes_val/{package}_trainvaltest.zip",
     output:
         directory("resources/cityscapes_val/{package}/val"),
-    params:
-        members="{package}/val",
+    log:
+        "logs/unpack_cityscapes/{package}.log",
     wildcard_constraints:
         package="gtFine|leftImg8bit",
     localrule: True
-    log:
-        "logs/unpack_cityscapes/{package}.log",
     conda:
         "../envs/data.yaml"
+    params:
+        members="{package}/val",
     script:
         "../workflow/scripts/unpack.py"
 
@@ -104,16 +107,16 @@ rule download_weights:
     output:
         weights="resources/weights/{model}{suffix}",
         sha256="resources/weights/{model}{suffix}.sha256",
+    log:
+        "logs/download_weights/{model}{suffix}.log",
+    wildcard_constraints:
+        suffix=r"\.[A-Za-z0-9]+",
+    retries: 2
+    localrule: True
+    conda:
+        "../envs/data.yaml"
     params:
         url=weights_url,
         sha256=weights_sha256,
-    wildcard_constraints:
-        suffix=r"\.[A-Za-z0-9]+",
-    localrule: True
-    retries: 2
-    log:
-        "logs/download_weights/{model}{suffix}.log",
-    conda:
-        "../envs/data.yaml"
     script:
         "../workflow/scripts/download_weights.py"

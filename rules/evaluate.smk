@@ -8,15 +8,15 @@ rule coco_metrics:
         ground_truth=ground_truth_file,
     output:
         "results/metrics/{dataset}/{model}/coco.json",
+    log:
+        "logs/coco_metrics/{dataset}/{model}.log",
+    wildcard_constraints:
+        dataset="coco_val2017",
+    conda:
+        "../envs/evaluate.yaml"
     params:
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
-    wildcard_constraints:
-        dataset="coco_val2017",
-    log:
-        "logs/coco_metrics/{dataset}/{model}.log",
-    conda:
-        "../envs/evaluate.yaml"
     script:
         "../workflow/scripts/coco_metrics.py"
 
@@ -27,13 +27,13 @@ rule same_ruler_metrics:
         ground_truth=ground_truth_file,
     output:
         "results/metrics/{dataset}/{model}/same_ruler.json",
-    params:
-        engine=config["evaluation"]["coco_eval_engine"],
-        score_threshold=config["evaluation"]["score_threshold"],
     log:
         "logs/same_ruler_metrics/{dataset}/{model}.log",
     conda:
         "../envs/evaluate.yaml"
+    params:
+        engine=config["evaluation"]["coco_eval_engine"],
+        score_threshold=config["evaluation"]["score_threshold"],
     script:
         "../workflow/scripts/same_ruler_metrics.py"
 
@@ -45,18 +45,18 @@ rule cityscapes_metrics:
         manifest="resources/datasets/{dataset}/manifest.parquet",
     output:
         "results/metrics/{dataset}/{model}/cityscapes_{rider_policy}.json",
+    log:
+        "logs/cityscapes_metrics/{dataset}/{model}/{rider_policy}.log",
+    wildcard_constraints:
+        dataset="cityscapes_val",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 4
     params:
         engine=config["evaluation"]["cityscapes_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
         class_mapping=config["evaluation"]["class_mapping"],
         rider=rider_settings,
-    wildcard_constraints:
-        dataset="cityscapes_val",
-    threads: 4
-    log:
-        "logs/cityscapes_metrics/{dataset}/{model}/{rider_policy}.log",
-    conda:
-        "../envs/evaluate.yaml"
     script:
         "../workflow/scripts/cityscapes_metrics.py"
 
@@ -65,17 +65,23 @@ rule coco_table:
     input:
         coco_metric_files,
     output:
-        csv="results/tables/coco_metrics.csv",
+        csv=report(
+            "results/tables/coco_metrics.csv",
+            caption="../workflow/report/coco_metrics.rst",
+            category="COCO",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: coco metrics"},
+        ),
         md="results/tables/coco_metrics.md",
         tex="results/tables/coco_metrics.tex",
-    params:
-        labels=model_labels,
-        score_threshold=config["evaluation"]["score_threshold"],
-        engine=config["evaluation"]["coco_eval_engine"],
     log:
         "logs/tables/coco_metrics.log",
     conda:
         "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        score_threshold=config["evaluation"]["score_threshold"],
+        engine=config["evaluation"]["coco_eval_engine"],
     script:
         "../workflow/scripts/tables.py"
 
@@ -84,17 +90,23 @@ rule cityscapes_table:
     input:
         cityscapes_metric_files,
     output:
-        csv="results/tables/cityscapes_metrics.csv",
+        csv=report(
+            "results/tables/cityscapes_metrics.csv",
+            caption="../workflow/report/cityscapes_metrics.rst",
+            category="Cityscapes",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: cityscapes metrics"},
+        ),
         md="results/tables/cityscapes_metrics.md",
         tex="results/tables/cityscapes_metrics.tex",
-    params:
-        labels=model_labels,
-        class_mapping=config["evaluation"]["class_mapping"],
-        engine=config["evaluation"]["cityscapes_eval_engine"],
     log:
         "logs/tables/cityscapes_metrics.log",
     conda:
         "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        class_mapping=config["evaluation"]["class_mapping"],
+        engine=config["evaluation"]["cityscapes_eval_engine"],
     script:
         "../workflow/scripts/tables.py"
 
@@ -103,14 +115,20 @@ rule transfer_gap_table:
     input:
         same_ruler_metric_files,
     output:
-        csv="results/tables/transfer_gap.csv",
+        csv=report(
+            "results/tables/transfer_gap.csv",
+            caption="../workflow/report/transfer_gap_table.rst",
+            category="Transfer",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: transfer gap"},
+        ),
         md="results/tables/transfer_gap.md",
         tex="results/tables/transfer_gap.tex",
-    params:
-        labels=model_labels,
     log:
         "logs/tables/transfer_gap.log",
     conda:
         "../envs/report.yaml"
+    params:
+        labels=model_labels,
     script:
         "../workflow/scripts/tables.py"

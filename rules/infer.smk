@@ -7,6 +7,16 @@ rule infer:
         weights=weights_file,
     output:
         "results/predictions/{dataset}/{model}/shard-{shard}-of-{num_shards}.parquet",
+    log:
+        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.log",
+    benchmark:
+        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
+    conda:
+        "../envs/infer.yaml"
+    threads: 4
+    resources:
+        gpu=model_gpus,
+        batch_size=4,
     params:
         backend=model_backend,
         settings=model_settings,
@@ -14,15 +24,5 @@ rule infer:
         images_per_shard=config["images_per_shard"],
         num_images=shard_num_images,
         on_bad_image=config["on_bad_image"],
-    threads: 4
-    resources:
-        gpu=model_gpus,
-        batch_size=4,
-    log:
-        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.log",
-    benchmark:
-        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
-    conda:
-        "../envs/infer.yaml"
     script:
         "../workflow/scripts/infer.py"
