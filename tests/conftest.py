@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +65,18 @@ def yolo_model(yolo_weights) -> dict:
             "weights": {"path": str(yolo_weights), "sha256": "831c989a2012e09783ec3a28438ca3e9523d5bed770fd4f76c107227b0a750f0"},
         }
     }
+
+
+def load_test_config(shared_data) -> dict:
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    return json.loads(json.dumps(config).replace("${SEGSHIFT_SHARED_DATA:-../shared/data}", str(shared_data)))
+
+
+@pytest.fixture(scope="session")
+def pipeline(shared_data, tmp_path_factory):
+    """config/test.yaml run once to the end, then the report; the folder it ran in."""
+    work = tmp_path_factory.mktemp("pipeline")
+    config = write_config(work / "test.yaml", load_test_config(shared_data))
+    snakemake(work, "--cores", "2", configfile=config, check=True)
+    snakemake(work, "--report", "results/report.html", configfile=config, check=True)
+    return work, config

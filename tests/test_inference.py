@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -121,7 +122,7 @@ def cmdline(pid: int) -> str:
 
 
 @pytest.mark.workflow
-def test_sigkill_mid_shard_leaves_no_file_and_the_rerun_completes(shared_data, yolo_model, tmp_path):
+def test_sigkill_mid_shard_leaves_no_file_and_the_rerun_gives_the_uninterrupted_numbers(shared_data, yolo_model, pipeline, tmp_path):
     config = write_config(
         tmp_path / "c.yaml",
         {"datasets": {"coco_val2017": {"root": str(shared_data / "coco")}}, "images_per_shard": 79, "models": yolo_model},
@@ -153,6 +154,12 @@ def test_sigkill_mid_shard_leaves_no_file_and_the_rerun_completes(shared_data, y
     assert pq.ParquetFile(tmp_path / target).metadata.num_rows > 0
     assert [p.name for p in out_dir.iterdir()] == ["shard-00000-of-00001.parquet"]
     assert len(predictions.read_metadata(tmp_path / target)["image_ids"]) == 79
+
+    # One shard of 79 here, two of 40 in the uninterrupted run: the same numbers.
+    metric = "results/metrics/coco_val2017/yolov8n_seg/coco.json"
+    snakemake(tmp_path, "--cores", "1", metric, configfile=config, check=True)
+    here, there = (json.loads((w / metric).read_text())["results"] for w in (tmp_path, pipeline[0]))
+    assert here == there
 
 
 # GPU placement ---------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,21 +29,6 @@ FIGURES = (
 )
 PANELS = ["results/figures/qualitative/coco_val2017.png", "results/figures/qualitative/cityscapes_val.png"]
 TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap"]
-
-
-def load_test_config(shared_data) -> dict:
-    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    return json.loads(json.dumps(config).replace("${SEGSHIFT_SHARED_DATA:-../shared/data}", str(shared_data)))
-
-
-@pytest.fixture(scope="session")
-def pipeline(shared_data, tmp_path_factory):
-    """config/test.yaml run once to the end, then the report; the folder it ran in."""
-    work = tmp_path_factory.mktemp("pipeline")
-    config = write_config(work / "test.yaml", load_test_config(shared_data))
-    snakemake(work, "--cores", "2", configfile=config, check=True)
-    snakemake(work, "--report", "results/report.html", configfile=config, check=True)
-    return work, config
 
 
 def planned_jobs(proc) -> list[dict]:
@@ -203,6 +191,28 @@ def test_lint_is_clean(pipeline):
 def test_nothing_to_do_after_a_complete_run(pipeline):
     work, config = pipeline
     assert dry_run(work, config) == []
+
+
+def test_a_checkout_or_a_script_edit_reruns_no_job(pipeline, tmp_path):
+    """profiles/default leaves out the "code" trigger: new mtimes or an edited script cost no GPU-hour."""
+    work, config = pipeline
+    copy = tmp_path / "checkout"
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, copy / name, follow_symlinks=False)
+    for path in copy.rglob("*"):
+        os.utime(path, follow_symlinks=False)
+    with open(copy / "workflow/scripts/infer.py", "a") as f:
+        f.write("# an edit that changes nothing\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(copy / "Snakefile"), "--directory", str(work),
+         "--configfile", str(config), "-n"],
+        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "Using workflow specific profile" in proc.stdout
+    assert "Nothing to be done" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_a_score_threshold_change_reruns_metrics_but_no_inference(pipeline, tmp_path):
