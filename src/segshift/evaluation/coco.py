@@ -44,7 +44,9 @@ def load_ground_truth(dataset: dict, engine: str):
     """A COCO object of the engine's kind built from an annotation dict (copied, never changed)."""
     COCO, _ = _engine(engine)
     gt = COCO()
-    gt.dataset = copy.deepcopy(dataset)
+    # The evaluators replace fields of annotations (segmentation, ignore), never edit them in
+    # place: copying each annotation dict is enough, and far cheaper than a deep copy.
+    gt.dataset = {**dataset, "annotations": [dict(a) for a in dataset["annotations"]]}
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
     return gt
@@ -80,7 +82,7 @@ def evaluate(
     for iou_type in iou_types:
         results = predictions.to_coco_results(frame, iou_type)
         with contextlib.redirect_stdout(io.StringIO()):
-            dt = gt.loadRes(results) if results else _empty_results(gt, engine)
+            dt = _load_results(gt, results, engine) if results else _empty_results(gt, engine)
             evaluator = COCOeval(gt, dt, iou_type)
             evaluator.params.imgIds = sorted(image_ids)
             evaluator.params.catIds = category_ids
@@ -114,6 +116,37 @@ def evaluate(
             }
         out[iou_type] = result
     return out
+
+
+def _load_results(gt, results: list[dict], engine: str):
+    """loadRes, with its per-detection area and box loop done in one vectorised call for the fast engine.
+
+    Fills the same fields with the same values as loadRes (a test holds both engines' numbers
+    equal); pycocotools keeps its own loadRes, as the reference.
+    """
+    if engine == "pycocotools":
+        return gt.loadRes(results)
+    from faster_coco_eval.core import mask as mask_api  # pycocotools 2.0.11 fails on lists over 255 RLEs
+
+    COCO, _ = _engine(engine)
+    if "segmentation" in results[0] and "bbox" not in results[0]:
+        rles = [r["segmentation"] for r in results]
+        areas, boxes = mask_api.area(rles), mask_api.toBbox(rles)
+        for k, r in enumerate(results):
+            r["area"], r["bbox"] = areas[k], boxes[k]
+    else:
+        for r in results:
+            x, y, w, h = r["bbox"]
+            r.setdefault("segmentation", [[x, y, x, y + h, x + w, y + h, x + w, y]])
+            r["area"] = w * h
+    for k, r in enumerate(results, start=1):
+        r["id"], r["iscrowd"] = k, 0
+    dt = COCO()
+    dt.dataset = {"images": list(gt.dataset["images"]), "categories": copy.deepcopy(gt.dataset["categories"]),
+                  "annotations": results}
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt.createIndex()
+    return dt
 
 
 def _empty_results(gt, engine: str):

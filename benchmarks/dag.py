@@ -1,0 +1,121 @@
+"""Snakemake's planning time on a full-size experiment: 5,000 COCO + 500 Cityscapes images,
+4 models, the default shard size, from generated manifests (no images needed).
+
+Times `snakemake -n` on the empty results tree (the whole DAG) and on a complete one (the no-op
+rerun a researcher pays after every small change), median of several runs.
+
+    python benchmarks/dag.py --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src")]
+
+from common import median_time  # noqa: E402
+from segshift import manifest  # noqa: E402
+
+MODELS = {
+    "mask_rcnn_R50_FPN_3x": {"backend": "detectron2", "config": "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"},
+    "pointrend_R50_FPN_3x": {"backend": "detectron2", "config": "config/detectron2/pointrend_rcnn_R_50_FPN_3x_coco.yaml",
+                             "pointrend": True},
+    "maskrcnn_v1": {"backend": "torchvision", "architecture": "maskrcnn_resnet50_fpn"},
+    "maskrcnn_v2": {"backend": "torchvision", "architecture": "maskrcnn_resnet50_fpn_v2"},
+}
+# A stage per rule, so the generated outputs get mtimes in DAG order.
+STAGES = ["prepare_dataset", "infer", "coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "coco_table",
+          "cityscapes_table", "transfer_gap_table", "per_class_ap_figure", "ap_by_size_figure", "pr_curves_figure",
+          "transfer_gap_figure", "model_pair_figure", "qualitative"]
+
+
+def setup(work: Path) -> Path:
+    coco, cityscapes = work / "data/coco", work / "data/cityscapes"
+    (coco / "val2017").mkdir(parents=True)
+    (coco / "annotations").mkdir()
+    (coco / "annotations/instances_val2017.json").write_text("{}")
+    for sub in ("leftImg8bit/val", "gtFine/val"):
+        (cityscapes / sub).mkdir(parents=True)
+    for dataset, count, size in [("coco_val2017", 5000, (640, 480)), ("cityscapes_val", 500, (2048, 1024))]:
+        root = work / "data" / dataset
+        images = pd.DataFrame({"image_id": range(1, count + 1), "file_name": [f"{i:012d}.png" for i in range(1, count + 1)],
+                               "width": size[0], "height": size[1]})
+        manifest.write(work / f"resources/datasets/{dataset}/manifest.parquet", images, dataset=dataset,
+                       image_dir=root, gt_dir=root if dataset == "cityscapes_val" else None)
+        (work / f"resources/datasets/{dataset}/ground_truth.json").write_text("{}")
+    weights = work / "weights"
+    weights.mkdir()
+    models = {}
+    for name, entry in MODELS.items():
+        (weights / name).write_bytes(name.encode())
+        models[name] = {**entry, "weights": {"path": str(weights / name)}}
+    config = {
+        "datasets": {"coco_val2017": {"root": str(coco)}, "cityscapes_val": {"root": str(cityscapes)}},
+        "models": models,
+        "report": {"model_pairs": [["mask_rcnn_R50_FPN_3x", "pointrend_R50_FPN_3x"]]},
+    }
+    path = work / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def dry_run(work: Path, config: Path) -> str:
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                           str(work), "--configfile", str(config), "-n", "--quiet", "all"],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return proc.stdout + proc.stderr
+
+
+def fill(work: Path, config: Path) -> int:
+    """Create every planned output, stage by stage, as a finished run would leave them."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                           str(work), "--configfile", str(config), "-n", "--printshellcmds"],
+                          capture_output=True, text=True)
+    files = []
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:\n)", proc.stdout):
+        head = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):\n", block)
+        out = re.search(r"\n\s+output: (.*)", block)
+        if head and out and head.group(1) in STAGES:
+            files += [(STAGES.index(head.group(1)), f) for f in out.group(1).split(", ")]
+    now = time.time()
+    for stage, name in files:
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+        t = now + 60 + stage * 10  # after the manifests and weights
+        os.utime(path, (t, t))
+    return len(files)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="segshift-dag-") as tmp:
+        work = Path(tmp)
+        config = setup(work)
+        full_s, out = median_time(lambda: dry_run(work, config), args.repeats)
+        jobs = re.search(r"\ntotal\s+(\d+)", out)
+        created = fill(work, config)
+        noop_s, out = median_time(lambda: dry_run(work, config), args.repeats)
+        assert "Nothing to be done" in out, out[-2000:]
+    print(f"\nsnakemake -n, 5000 COCO + 500 Cityscapes images, {len(MODELS)} models, images_per_shard 50")
+    print(f"  whole DAG ({jobs.group(1) if jobs else '?'} jobs)     {full_s:8.2f} s")
+    print(f"  no-op rerun ({created} outputs present) {noop_s:8.2f} s")
+
+
+if __name__ == "__main__":
+    main()
