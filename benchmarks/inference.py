@@ -69,7 +69,7 @@ def yolo_reference(table, image_dir, weights, threads):
     return results
 
 
-def torchvision_reference(table, image_dir, weights, threads):
+def torchvision_reference(table, image_dir, weights, threads, device):
     import torchvision
     from pycocotools import mask as mask_api
 
@@ -79,13 +79,13 @@ def torchvision_reference(table, image_dir, weights, threads):
     official = torchvision.models.detection.MaskRCNN_ResNet50_FPN_Weights.COCO_V1
     model = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
     model.load_state_dict(torch.load(weights, weights_only=True))
-    model.eval()
+    model.eval().to(device)
     to_id = label_to_category_id(official.meta["categories"])
     results = {}
     with torch.inference_mode():
         for row in table.itertuples():
             image = torch.from_numpy(read_rgb(image_dir / row.file_name)).permute(2, 0, 1).float() / 255
-            out = model([image])[0]
+            out = {k: v.cpu() for k, v in model([image.to(device)])[0].items()}
             keep = to_id[out["labels"].numpy()] >= 0
             masks = (out["masks"][keep] > 0.5).numpy()
             rles = [mask_api.encode(np.array(m[0, :, :, None], dtype=np.uint8, order="F"))[0] for m in masks]
@@ -94,14 +94,14 @@ def torchvision_reference(table, image_dir, weights, threads):
     return results
 
 
-def segshift_job(table, image_dir, tmp: Path, backend, settings, weights, threads):
+def segshift_job(table, image_dir, tmp: Path, backend, settings, weights, threads, device="cpu"):
     manifest_path = tmp / "manifest.parquet"
     manifest.write(manifest_path, table, dataset="coco_val2017", image_dir=image_dir)
     output = tmp / "shard.parquet"
     job = inference.ShardJob(
         manifest=manifest_path, shard=0, images_per_shard=len(table), num_images=len(table), model="bench",
         backend=backend, settings=settings, weights=weights, weights_sha256=None, output=output,
-        threads=threads, batch_size=4, device="cpu",
+        threads=threads, batch_size=4, device=device,
     )
 
     def run():
@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=None, help="first N images by file name (yolo: 79, torchvision: 8)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu", help="torchvision: cpu or cuda (the YOLO export runs on the CPU)")
     args = parser.parse_args()
     count = args.images or (79 if args.backend == "yolo" else 8)
     table, image_dir = images(count)
@@ -161,13 +162,13 @@ def main() -> None:
             model = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
             weights = tmp / "random.pt"
             torch.save(model.state_dict(), weights)
-            reference = lambda: torchvision_reference(table, image_dir, weights, args.threads)  # noqa: E731
+            reference = lambda: torchvision_reference(table, image_dir, weights, args.threads, args.device)  # noqa: E731
             ours = segshift_job(table, image_dir, tmp, "torchvision", {"architecture": "maskrcnn_resnet50_fpn"},
-                                weights, args.threads)
+                                weights, args.threads, args.device)
         ref_s, ref_out = median_time(reference, args.repeats)
         our_s, our_out = median_time(ours, args.repeats)
     check = compare(ref_out, our_out, table, exact=args.backend == "yolo")
-    report(f"Inference, {args.backend}, {count} COCO val2017 images on {args.threads} CPU threads",
+    report(f"Inference, {args.backend}, {count} COCO val2017 images on {args.device if args.backend == 'torchvision' else 'cpu'}, {args.threads} threads",
            "reference loop", ref_s, "segshift job", our_s,
            extra=f"{count / ref_s:.2f} vs {count / our_s:.2f} images/s; {check}")
 

@@ -1,0 +1,37 @@
+"""The benchmark commands still run and their equality checks hold, on small inputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def bench(*args: str) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_cityscapes_benchmark_agrees_with_the_official_evaluator():
+    out = bench("benchmarks/cityscapes_eval.py", "--frames", "2", "--predictions", "30", "--repeats", "1")
+    assert "AP and AP50 per class equal" in out and "ratio" in out
+
+
+def test_coco_benchmark_agrees_with_pycocotools():
+    out = bench("benchmarks/coco_eval.py", "--images", "40", "--detections", "30", "--repeats", "1")
+    assert out.count("summary stats equal") == 2
+
+
+def test_yolo_inference_benchmark_finds_the_same_detections(yolo_weights):
+    out = bench("benchmarks/inference.py", "yolo", "--images", "4", "--repeats", "1")
+    assert "same classes" in out and "smallest mask IoU 1.0000" in out
+
+
+@pytest.mark.workflow
+def test_dag_benchmark_plans_the_full_experiment():
+    out = bench("benchmarks/dag.py", "--repeats", "1")
+    assert "whole DAG (" in out and "no-op rerun" in out
