@@ -28,7 +28,7 @@ def error_of(config: dict) -> str:
 def test_shipped_configs_are_valid():
     for name in ("config.yaml", "test.yaml"):
         config = segshift_config.load(REPO / "config" / name)
-        assert config["evaluation"]["coco_eval_engine"] in ("faster_coco_eval", "pycocotools")
+        assert config["evaluation"]["coco_eval_engine"] in ("hotcoco", "faster_coco_eval", "pycocotools")
 
 
 def test_defaults_are_filled_in():

@@ -121,6 +121,14 @@ def _device(requested: str, backend: str):
         yield f"cuda:{lease.index}"
 
 
+def _loader_workers(job: ShardJob, device: str) -> int:
+    """Decoding workers: beside a GPU, or beside the light LiteRT model; a torch model on the CPU
+    already keeps every thread of the job busy, and a worker would only take one from it."""
+    if job.threads <= 1 or (device == "cpu" and job.backend != "yolo_seg_export"):
+        return 0
+    return max(1, min(4, job.threads - 1))
+
+
 def run_shard(job: ShardJob) -> dict[str, Any]:
     """Predict every image of the shard and write the Parquet file; return a summary."""
     table, rows = shard_images(job)
@@ -139,7 +147,7 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
         loader = DataLoader(
             ShardImages(rows, table.image_dir, model.preprocess),
             batch_sampler=batches_by_size([(w, h) for _, _, w, h in rows], job.batch_size),
-            num_workers=max(1, min(4, job.threads - 1)) if job.threads > 1 else 0,
+            num_workers=_loader_workers(job, device),
             pin_memory=device.startswith("cuda"),
             collate_fn=_as_list,
         )

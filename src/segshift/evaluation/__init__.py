@@ -1,4 +1,4 @@
-"""Metrics: COCO-style AP (pycocotools or faster-coco-eval) and the official Cityscapes protocol."""
+"""Metrics: COCO-style AP (hotcoco, faster-coco-eval or pycocotools) and the official Cityscapes protocol."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""COCO-style metrics with a switchable engine: faster-coco-eval (default) or pycocotools (reference).
+"""COCO-style metrics with a switchable engine: hotcoco (default), faster-coco-eval or pycocotools (reference).
 
 Both engines get the same ground truth, the same results and the same parameters;
 a test holds their numbers equal.
@@ -21,7 +21,7 @@ from segshift.errors import SegshiftError
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("faster_coco_eval", "pycocotools")
+ENGINES = ("hotcoco", "faster_coco_eval", "pycocotools")
 IOU_TYPES = ("bbox", "segm")
 SUMMARY = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 AREAS = {"all": 0, "small": 1, "medium": 2, "large": 3}  # COCOeval's areaRng order
@@ -37,12 +37,19 @@ def _engine(name: str):
         from faster_coco_eval import COCO, COCOeval_faster
 
         return COCO, lambda gt, dt, iou_type: COCOeval_faster(gt, dt, iou_type, print_function=lambda *a, **k: None)
+    if name == "hotcoco":
+        from hotcoco import COCO, COCOeval
+
+        return COCO, COCOeval
     raise SegshiftError(f"unknown COCO evaluation engine {name!r}; use one of {', '.join(ENGINES)}")
 
 
 def load_ground_truth(dataset: dict, engine: str):
     """A COCO object of the engine's kind built from an annotation dict (copied, never changed)."""
     COCO, _ = _engine(engine)
+    if engine == "hotcoco":  # a Rust object: built from the dict, which it does not keep
+        with contextlib.redirect_stdout(io.StringIO()):
+            return COCO(dataset)
     gt = COCO()
     # The evaluators replace fields of annotations (segmentation, ignore), never edit them in
     # place: copying each annotation dict is enough, and far cheaper than a deep copy.
@@ -62,7 +69,7 @@ def evaluate(
     frame: pd.DataFrame,
     image_ids: list[int],
     *,
-    engine: str = "faster_coco_eval",
+    engine: str = "hotcoco",
     iou_types: tuple[str, ...] = IOU_TYPES,
     category_ids: list[int] | None = None,
     pr_curves: bool = False,
@@ -124,7 +131,7 @@ def _load_results(gt, results: list[dict], engine: str):
     Fills the same fields with the same values as loadRes (a test holds both engines' numbers
     equal); pycocotools keeps its own loadRes, as the reference.
     """
-    if engine == "pycocotools":
+    if engine in ("pycocotools", "hotcoco"):
         return gt.loadRes(results)
     from faster_coco_eval.core import mask as mask_api  # pycocotools 2.0.11 fails on lists over 255 RLEs
 
@@ -152,8 +159,11 @@ def _load_results(gt, results: list[dict], engine: str):
 def _empty_results(gt, engine: str):
     """A results object with no detections (loadRes refuses an empty list)."""
     COCO, _ = _engine(engine)
+    empty = {"images": list(gt.dataset["images"]), "categories": copy.deepcopy(gt.dataset["categories"]), "annotations": []}
+    if engine == "hotcoco":
+        return COCO(empty)
     dt = COCO()
-    dt.dataset = {"images": list(gt.dataset["images"]), "categories": copy.deepcopy(gt.dataset["categories"]), "annotations": []}
+    dt.dataset = empty
     with contextlib.redirect_stdout(io.StringIO()):
         dt.createIndex()
     return dt
