@@ -46,32 +46,28 @@ def load_predictions(files: list[str | Path], score_threshold: float) -> tuple[p
 
 def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float) -> dict[str, Any]:
     """COCO bbox and segm AP on every class of the ground truth (the paper's Table III)."""
-    frame, image_ids, counts = load_predictions(files, score_threshold)
-    ground_truth = read_json(ground_truth_file, what="ground-truth file")
-    settings = {"engine": engine, "score_threshold": score_threshold}
-    return clean_nan(
-        {
-            "metric": "coco",
-            "model": _model(files),
-            "counts": counts,
-            "results": coco.evaluate(ground_truth, frame, image_ids, engine=engine),
-            "provenance": provenance(files, ground_truth_file, settings),
-        }
-    )
+    return _coco_style("coco", files, ground_truth_file, engine, score_threshold,
+                       lambda gt, frame, ids: coco.evaluate(gt, frame, ids, engine=engine))
 
 
 def same_ruler_metrics(files, ground_truth_file, dataset: str, *, engine: str, score_threshold: float) -> dict[str, Any]:
     """COCO-style AP on the 7 shared classes, per class and size, on either domain."""
+    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold,
+                       lambda gt, frame, ids: coco.same_ruler(gt, DATASET_KINDS[dataset], frame, ids, engine),
+                       dataset=dataset)
+
+
+def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, **labels) -> dict[str, Any]:
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
     settings = {"engine": engine, "score_threshold": score_threshold}
     return clean_nan(
         {
-            "metric": "same_ruler",
+            "metric": metric,
             "model": _model(files),
-            "dataset": dataset,
+            **labels,
             "counts": counts,
-            "results": coco.same_ruler(ground_truth, DATASET_KINDS[dataset], frame, image_ids, engine),
+            "results": evaluate(ground_truth, frame, image_ids),
             "provenance": provenance(files, ground_truth_file, settings),
         }
     )
