@@ -9,8 +9,10 @@ if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 
 from segshift import config as segshift_config
+from segshift import domains as segshift_domains
 from segshift import manifest as segshift_manifest
-from segshift.datasets import DATASET_KINDS
+from segshift.backends import FIXED_INPUT
+from segshift.corruptions import NAMES as CORRUPTIONS
 from segshift.datasets import cityscapes as segshift_cityscapes
 from segshift.errors import SegshiftError
 
@@ -21,6 +23,8 @@ def stop(message):
 
 
 try:
+    for _file in workflow.configfiles:
+        segshift_config.read_yaml(_file)  # a repeated key (two domains with one name) is an error
     _validated = segshift_config.validate(
         config,
         segshift_config.load_schema(
@@ -34,39 +38,67 @@ config.clear()
 config.update(_validated)
 
 DATASETS = list(config["datasets"])
+DOMAINS = list(config["domains"])
+SOURCE = config["source"]
+TARGETS = [d for d in DOMAINS if d != SOURCE]
 MODELS = list(config["models"])
 RIDER_POLICIES = config["evaluation"]["rider_policies"]
+SUITES = segshift_domains.suites(config)
+
+
+def datasets_of_kind(kind):
+    return [d for d in DATASETS if config["datasets"][d]["kind"] == kind]
+
+
+def domains_of_kind(kind):
+    return [d for d in DOMAINS if segshift_domains.kind(config, d) == kind]
+
+
+def alternatives(names):
+    """A wildcard pattern that matches exactly these names (none: nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    model="|".join(re.escape(m) for m in MODELS),
+    dataset=alternatives(DATASETS),
+    domain=alternatives(DOMAINS),
+    other_domain=alternatives(DOMAINS),
+    model=alternatives(MODELS),
+    other_model=alternatives(MODELS),
     shard=r"\d{5}",
     num_shards=r"\d{5}",
-    rider_policy="|".join(RIDER_POLICIES),
-    other_model="|".join(re.escape(m) for m in MODELS),
+    rider_policy=alternatives(RIDER_POLICIES),
+    corruption=alternatives(CORRUPTIONS),
+    severity="[1-5]",
+    suite=alternatives(SUITES),
 
 
 # Datasets -----------------------------------------------------------------------------------
 
 
+def dataset_kind(dataset):
+    return config["datasets"][dataset]["kind"]
+
+
 def dataset_root(dataset):
     """An existing copy named in the config, or the folder the download rules fill."""
-    root = config["datasets"][dataset]["root"]
+    root = config["datasets"][dataset].get("root")
     return Path(root) if root else Path("resources") / dataset
 
 
 def sources(dataset):
-    root = dataset_root(dataset)
-    if DATASET_KINDS[dataset] == "coco":
+    entry, root = config["datasets"][dataset], dataset_root(dataset)
+    if entry["kind"] == "coco":
         return {
             "images": str(root / "val2017"),
             "annotations": str(root / "annotations" / "instances_val2017.json"),
         }
-    return {
-        "images": str(root / segshift_cityscapes.IMAGE_SUBDIR),
-        "ground_truth": str(root / segshift_cityscapes.GT_SUBDIR),
-    }
+    if entry["kind"] == "cityscapes":
+        return {
+            "images": str(root / segshift_cityscapes.IMAGE_SUBDIR),
+            "ground_truth": str(root / segshift_cityscapes.GT_SUBDIR),
+        }
+    return {"images": entry["images"], "annotations": entry["annotations"]}
 
 
 def dataset_sources(wildcards):
@@ -75,24 +107,31 @@ def dataset_sources(wildcards):
 
 
 def coco_archive_url(wildcards):
-    return config["datasets"]["coco_val2017"]["download"][wildcards.archive]["url"]
+    return config["datasets"][wildcards.dataset]["download"][wildcards.archive]["url"]
 
 
 def coco_archive_sha256(wildcards):
-    return config["datasets"]["coco_val2017"]["download"][wildcards.archive]["sha256"]
+    return config["datasets"][wildcards.dataset]["download"][wildcards.archive][
+        "sha256"
+    ]
 
 
 def check_dataset_sources():
     for dataset in DATASETS:
-        root = config["datasets"][dataset]["root"]
-        if not root:
+        entry = config["datasets"][dataset]
+        if entry["kind"] != "coco_json" and not entry["root"]:
             continue
-        for path in sources(dataset).values():
-            if not Path(path).exists():
+        for key, path in sources(dataset).items():
+            if Path(path).exists():
+                continue
+            if entry["kind"] == "coco_json":
                 stop(
-                    f"datasets.{dataset}.root is {root}, but {path} does not exist; point root at "
-                    f"the folder that holds {Path(path).relative_to(root)}"
+                    f"datasets.{dataset}.{key} is {path}, which does not exist; fix the path"
                 )
+            stop(
+                f"datasets.{dataset}.root is {entry['root']}, but {path} does not exist; point root at "
+                f"the folder that holds {Path(path).relative_to(entry['root'])}"
+            )
 
 
 check_dataset_sources()
@@ -105,16 +144,70 @@ def cityscapes_credentials(wildcards):
     return []
 
 
-def manifest_file(dataset):
-    return f"resources/datasets/{dataset}/manifest.parquet"
+def prepared_kind(wildcards):
+    return dataset_kind(wildcards.dataset)
 
 
-def ground_truth_file(wildcards):
-    return f"resources/datasets/{wildcards.dataset}/ground_truth.json"
+def category_mapping(wildcards):
+    return config["datasets"][wildcards.dataset].get("category_mapping")
 
 
-def max_images(wildcards):
-    return config["datasets"][wildcards.dataset]["max_images"]
+# Domains ------------------------------------------------------------------------------------
+
+
+def domain_dataset(domain):
+    return config["domains"][domain]["dataset"]
+
+
+def domain_kind(wildcards):
+    return segshift_domains.kind(config, wildcards.domain)
+
+
+def domain_label(domain):
+    return segshift_domains.label(config, domain)
+
+
+def domain_manifest(wildcards):
+    return f"resources/datasets/{domain_dataset(wildcards.domain)}/manifest.parquet"
+
+
+def domain_ground_truth(wildcards):
+    return f"resources/datasets/{domain_dataset(wildcards.domain)}/ground_truth.json"
+
+
+def source_ground_truth(wildcards):
+    return f"resources/datasets/{domain_dataset(SOURCE)}/ground_truth.json"
+
+
+def source_kind(wildcards):
+    return segshift_domains.kind(config, SOURCE)
+
+
+def domain_corruption(wildcards):
+    return config["domains"][wildcards.domain]["corruption"]
+
+
+def corrupted_shard(wildcards):
+    """The cached corrupted images an inference shard reads (none for a clean domain)."""
+    corruption = domain_corruption(wildcards)
+    if not corruption:
+        return []
+    return (
+        f"resources/corrupted/{domain_dataset(wildcards.domain)}/"
+        f"{corruption['name']}-{corruption['severity']}/"
+        f"shard-{wildcards.shard}-of-{wildcards.num_shards}.parquet"
+    )
+
+
+def corrupted_shards(wildcards):
+    corruption = domain_corruption(wildcards)
+    if not corruption:
+        return []
+    dataset = domain_dataset(wildcards.domain)
+    return [
+        f"resources/corrupted/{dataset}/{corruption['name']}-{corruption['severity']}/{name}.parquet"
+        for name in shard_names(dataset)
+    ]
 
 
 # Models -------------------------------------------------------------------------------------
@@ -162,16 +255,13 @@ def model_settings(wildcards):
     return settings
 
 
-def model_test_size(wildcards):
-    """The dataset's test size, for backends that resize (a YOLO export has a fixed input)."""
-    if model_backend(wildcards) == "yolo_seg_export":
-        return None
-    return config["datasets"][wildcards.dataset]["test_size"]
+def domain_test_size(wildcards):
+    return config["domains"][wildcards.domain]["test_size"]
 
 
 def model_gpus(wildcards):
     """GPUs an inference job holds: none for the CPU-only LiteRT runtime."""
-    return 0 if model_backend(wildcards) == "yolo_seg_export" else 1
+    return 0 if model_backend(wildcards) in FIXED_INPUT else 1
 
 
 # Shards ------------------------------------------------------------------------------------
@@ -185,23 +275,32 @@ def selected_images(dataset):
     return total, min(total, limit or total)
 
 
-def shard_files(dataset, model):
+def shard_names(dataset):
     total, selected = selected_images(dataset)
     per_shard = config["images_per_shard"]
     of = segshift_manifest.num_shards(total, per_shard)
     return [
-        f"results/predictions/{dataset}/{model}/{segshift_manifest.shard_name(s, of)}.parquet"
+        segshift_manifest.shard_name(s, of)
         for s in segshift_manifest.shards_needed(selected, per_shard)
     ]
 
 
+def shard_files(domain, model):
+    return [
+        f"results/predictions/{domain}/{model}/{name}.parquet"
+        for name in shard_names(domain_dataset(domain))
+    ]
+
+
 def prediction_shards(wildcards):
-    return shard_files(wildcards.dataset, wildcards.model)
+    return shard_files(wildcards.domain, wildcards.model)
 
 
 def shard_num_images(wildcards):
     """Images in this shard: a param, so a partial last shard reruns when max_images grows."""
-    _, selected = selected_images(wildcards.dataset)
+    dataset = wildcards.dataset if "dataset" in wildcards.keys() else None
+    dataset = dataset or domain_dataset(wildcards.domain)
+    _, selected = selected_images(dataset)
     rows = segshift_manifest.shard_rows(
         int(wildcards.shard), config["images_per_shard"], selected
     )
@@ -226,43 +325,93 @@ def model_labels(wildcards):
     return {m: segshift_config.model_label(config, m) for m in MODELS}
 
 
+def protocol_files(domain, model):
+    """The metric files of one (domain, model): the same ruler and the dataset's own protocol."""
+    kind = segshift_domains.kind(config, domain)
+    files = [f"results/metrics/{domain}/{model}/same_ruler.json"]
+    if kind == "coco":
+        files.append(f"results/metrics/{domain}/{model}/coco.json")
+    elif kind == "cityscapes":
+        files += [
+            f"results/metrics/{domain}/{model}/cityscapes_{p}.json"
+            for p in RIDER_POLICIES
+        ]
+    return files
+
+
 def coco_metric_files(wildcards):
-    return expand("results/metrics/coco_val2017/{model}/coco.json", model=MODELS)
+    return expand(
+        "results/metrics/{domain}/{model}/coco.json",
+        domain=domains_of_kind("coco"),
+        model=MODELS,
+    )
 
 
 def cityscapes_metric_files(wildcards):
     return expand(
-        "results/metrics/cityscapes_val/{model}/cityscapes_{rider_policy}.json",
+        "results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
+        domain=domains_of_kind("cityscapes"),
         model=MODELS,
         rider_policy=RIDER_POLICIES,
     )
 
 
-def same_ruler_metric_files(wildcards):
+# The gap table and figure compare the source with the targets that are other data or
+# another resolution; corrupted domains have the robustness table and severity curves.
+GAP_TARGETS = [d for d in TARGETS if not config["domains"][d]["corruption"]]
+
+
+def gap_metric_files(wildcards):
     return expand(
-        "results/metrics/{dataset}/{model}/same_ruler.json",
-        dataset=["coco_val2017", "cityscapes_val"],
+        "results/metrics/{domain}/{model}/same_ruler.json",
+        domain=[SOURCE] + GAP_TARGETS,
         model=MODELS,
     )
 
 
+def all_metric_files(wildcards):
+    return [f for d in DOMAINS for m in MODELS for f in protocol_files(d, m)]
+
+
+def suite_metric_files(wildcards):
+    """Of every suite (the robustness table), or of the figure's suite."""
+    chosen = [wildcards.suite] if "suite" in wildcards.keys() else list(SUITES)
+    domains = [d for s in chosen for d in [SUITES[s]["domain"], *SUITES[s]["members"]]]
+    return [f for d in dict.fromkeys(domains) for m in MODELS for f in protocol_files(d, m)]
+
+
 def table_files():
-    tables = []
-    if "coco_val2017" in DATASETS:
+    tables = ["transfer_matrix"]
+    if domains_of_kind("coco"):
         tables.append("coco_metrics")
-    if "cityscapes_val" in DATASETS:
+    if domains_of_kind("cityscapes"):
         tables.append("cityscapes_metrics")
-    if {"coco_val2017", "cityscapes_val"} <= set(DATASETS):
+    if GAP_TARGETS:
         tables.append("transfer_gap")
+    if SUITES:
+        tables.append("robustness")
     return expand(
         "results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]
     )
 
 
+def domain_settings(wildcards):
+    return config["domains"]
+
+
+def suite_settings(wildcards):
+    return SUITES
+
+
 # Figures and panels --------------------------------------------------------------------------
 
-FIGURE_DOMAINS = ["coco_val2017", "cityscapes_val"]  # figures compare the two domains
 MODEL_FIGURES = ["per_class_ap", "ap_by_size", "pr_curves"]
+DOMAIN_PAIRS = [tuple(p) for p in config["report"]["domain_pairs"] or []] or [
+    (SOURCE, t) for t in GAP_TARGETS
+]
+QUALITATIVE_DOMAINS = config["report"]["qualitative_domains"] or [
+    d for d in DOMAINS if config["domains"][d]["suite"] is None
+]
 
 
 def figure_models(wildcards):
@@ -274,8 +423,25 @@ def figure_models(wildcards):
     return MODELS
 
 
+def figure_domains(wildcards):
+    """The domains a figure shows: its pair, or the source and the gap targets."""
+    if "other_domain" in wildcards.keys():
+        return [wildcards.domain, wildcards.other_domain]
+    return [SOURCE] + GAP_TARGETS
+
+
 def figure_model_labels(wildcards):
     return {m: segshift_config.model_label(config, m) for m in figure_models(wildcards)}
+
+
+def figure_domain_labels(wildcards):
+    return {d: domain_label(d) for d in DOMAINS}
+
+
+def figure_domain_colors(wildcards):
+    from segshift import figures
+
+    return figures.domain_colors(DOMAINS, SOURCE)
 
 
 def model_label(wildcards):
@@ -283,64 +449,104 @@ def model_label(wildcards):
 
 
 def same_ruler_files(wildcards):
-    """COCO then Cityscapes, for each model of the figure in turn."""
+    """For each model of the figure in turn, its same-ruler file on each domain of the figure."""
     return [
-        f"results/metrics/{dataset}/{model}/same_ruler.json"
+        f"results/metrics/{domain}/{model}/same_ruler.json"
         for model in figure_models(wildcards)
-        for dataset in FIGURE_DOMAINS
+        for domain in figure_domains(wildcards)
     ]
 
 
+def figure_ground_truths(wildcards):
+    return [
+        f"resources/datasets/{domain_dataset(d)}/ground_truth.json"
+        for d in figure_domains(wildcards)
+    ]
+
+
+def figure_kinds(wildcards):
+    return [segshift_domains.kind(config, d) for d in figure_domains(wildcards)]
+
+
 def cityscapes_files(wildcards):
+    """The official protocol of the second domain of the pair, where it is a Cityscapes one."""
+    if segshift_domains.kind(config, wildcards.other_domain) != "cityscapes":
+        return []
     return expand(
-        "results/metrics/cityscapes_val/{model}/cityscapes_{rider_policy}.json",
+        "results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
+        domain=wildcards.other_domain,
         model=wildcards.model,
         rider_policy=RIDER_POLICIES,
     )
 
 
 def pair_cityscapes_files(wildcards):
-    """A pair is compared under the first rider policy of the config."""
+    """A model pair is compared under the first rider policy of the config."""
+    if segshift_domains.kind(config, wildcards.other_domain) != "cityscapes":
+        return []
     return [
-        f"results/metrics/cityscapes_val/{model}/cityscapes_{RIDER_POLICIES[0]}.json"
+        f"results/metrics/{wildcards.other_domain}/{model}/cityscapes_{RIDER_POLICIES[0]}.json"
         for model in figure_models(wildcards)
     ]
 
 
 def figure_labels(figure):
-    return lambda wildcards: {"model": model_label(wildcards), "figure": figure}
+    return lambda wildcards: {
+        "model": model_label(wildcards),
+        "figure": f"{figure}, {wildcards.domain} vs {wildcards.other_domain}",
+    }
 
 
 def pair_labels(wildcards):
     a, b = figure_model_labels(wildcards).values()
-    return {"model": f"{a} vs {b}", "figure": "model pair"}
+    return {
+        "model": f"{a} vs {b}",
+        "figure": f"model pair, {wildcards.domain} vs {wildcards.other_domain}",
+    }
 
 
-def dataset_name(wildcards):
-    return {"coco_val2017": "COCO val2017", "cityscapes_val": "Cityscapes val"}[
-        wildcards.dataset
-    ]
+def suite_labels(wildcards):
+    return {"model": "all models", "figure": f"corruptions, {wildcards.suite}"}
+
+
+def qualitative_labels(wildcards):
+    return {
+        "model": "all models",
+        "figure": f"qualitative, {domain_label(wildcards.domain)}",
+    }
+
+
+def qualitative_title(wildcards):
+    return domain_label(wildcards.domain)
 
 
 def all_model_shards(wildcards):
-    return [f for model in MODELS for f in shard_files(wildcards.dataset, model)]
+    return [f for model in MODELS for f in shard_files(wildcards.domain, model)]
 
 
 def qualitative_image_ids(wildcards):
-    return config["report"]["qualitative_image_ids"].get(wildcards.dataset, [])
+    return config["report"]["qualitative_image_ids"].get(wildcards.domain, [])
 
 
 def figure_files():
-    files = expand("results/figures/qualitative/{dataset}.png", dataset=DATASETS)
-    if set(FIGURE_DOMAINS) <= set(DATASETS):
+    files = expand(
+        "results/figures/qualitative/{domain}.png", domain=QUALITATIVE_DOMAINS
+    )
+    for a, b in DOMAIN_PAIRS:
         files += expand(
-            "results/figures/{model}/{figure}.png", model=MODELS, figure=MODEL_FIGURES
+            "results/figures/{model}/{domain}_vs_{other_domain}/{figure}.png",
+            model=MODELS,
+            domain=a,
+            other_domain=b,
+            figure=MODEL_FIGURES,
         )
-        files.append("results/figures/transfer_gap.png")
         files += [
-            f"results/figures/model_pairs/{a}_vs_{b}.png"
-            for a, b in config["report"]["model_pairs"]
+            f"results/figures/model_pairs/{m}_vs_{o}/{a}_vs_{b}.png"
+            for m, o in config["report"]["model_pairs"]
         ]
+    if GAP_TARGETS:
+        files.append("results/figures/transfer_gap.png")
+    files += expand("results/figures/corruptions/{suite}.png", suite=SUITES)
     return files
 
 
@@ -348,19 +554,11 @@ def model_outputs(model):
     """Everything of one model that needs no other model (an input function)."""
 
     def files(wildcards):
-        out = []
-        if "coco_val2017" in DATASETS:
-            out.append(f"results/metrics/coco_val2017/{model}/coco.json")
-        if "cityscapes_val" in DATASETS:
+        out = [f for d in DOMAINS for f in protocol_files(d, model)]
+        for a, b in DOMAIN_PAIRS:
             out += [
-                f"results/metrics/cityscapes_val/{model}/cityscapes_{p}.json"
-                for p in RIDER_POLICIES
+                f"results/figures/{model}/{a}_vs_{b}/{f}.png" for f in MODEL_FIGURES
             ]
-        if set(FIGURE_DOMAINS) <= set(DATASETS):
-            out += [
-                f"results/metrics/{d}/{model}/same_ruler.json" for d in FIGURE_DOMAINS
-            ]
-            out += [f"results/figures/{model}/{f}.png" for f in MODEL_FIGURES]
         return out
 
     return files

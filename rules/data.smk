@@ -1,16 +1,17 @@
-# Download, verify and convert the two datasets; fetch model weights.
+# Download, verify and convert the datasets (by kind); corrupt images once; fetch model weights.
 
 
 rule download_coco:
     output:
         ensure(
-            "resources/downloads/coco_val2017/{archive}.zip",
+            "resources/downloads/{dataset}/{archive}.zip",
             sha256=coco_archive_sha256,
         ),
     log:
-        "logs/download_coco/{archive}.log",
+        "logs/download_coco/{dataset}/{archive}.log",
     wildcard_constraints:
         archive="images|annotations",
+        dataset=alternatives(datasets_of_kind("coco")),
     retries: 2
     localrule: True
     conda:
@@ -24,11 +25,13 @@ rule download_coco:
 
 rule unpack_coco_images:
     input:
-        "resources/downloads/coco_val2017/images.zip",
+        "resources/downloads/{dataset}/images.zip",
     output:
-        directory("resources/coco_val2017/val2017"),
+        directory("resources/{dataset}/val2017"),
     log:
-        "logs/unpack_coco_images.log",
+        "logs/unpack_coco_images/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(datasets_of_kind("coco")),
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -40,11 +43,13 @@ rule unpack_coco_images:
 
 rule unpack_coco_annotations:
     input:
-        "resources/downloads/coco_val2017/annotations.zip",
+        "resources/downloads/{dataset}/annotations.zip",
     output:
-        "resources/coco_val2017/annotations/instances_val2017.json",
+        "resources/{dataset}/annotations/instances_val2017.json",
     log:
-        "logs/unpack_coco_annotations.log",
+        "logs/unpack_coco_annotations/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives(datasets_of_kind("coco")),
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -58,11 +63,12 @@ rule download_cityscapes:
     input:
         cityscapes_credentials,
     output:
-        "resources/downloads/cityscapes_val/{package}_trainvaltest.zip",
+        "resources/downloads/{dataset}/{package}_trainvaltest.zip",
     log:
-        "logs/download_cityscapes/{package}.log",
+        "logs/download_cityscapes/{dataset}/{package}.log",
     wildcard_constraints:
         package="gtFine|leftImg8bit",
+        dataset=alternatives(datasets_of_kind("cityscapes")),
     retries: 2
     localrule: True
     conda:
@@ -73,13 +79,14 @@ rule download_cityscapes:
 
 rule unpack_cityscapes:
     input:
-        "resources/downloads/cityscapes_val/{package}_trainvaltest.zip",
+        "resources/downloads/{dataset}/{package}_trainvaltest.zip",
     output:
-        directory("resources/cityscapes_val/{package}/val"),
+        directory("resources/{dataset}/{package}/val"),
     log:
-        "logs/unpack_cityscapes/{package}.log",
+        "logs/unpack_cityscapes/{dataset}/{package}.log",
     wildcard_constraints:
         package="gtFine|leftImg8bit",
+        dataset=alternatives(datasets_of_kind("cityscapes")),
     localrule: True
     conda:
         "../envs/data.yaml"
@@ -99,8 +106,31 @@ checkpoint prepare_dataset:
         "logs/prepare_dataset/{dataset}.log",
     conda:
         "../envs/data.yaml"
+    params:
+        kind=prepared_kind,
+        category_mapping=category_mapping,
     script:
         "../workflow/scripts/prepare_dataset.py"
+
+
+# A corrupted image is made once per (image, corruption, severity), on a CPU, and read by
+# every model's inference job of that domain.
+rule corrupt:
+    input:
+        manifest="resources/datasets/{dataset}/manifest.parquet",
+    output:
+        "resources/corrupted/{dataset}/{corruption}-{severity}/shard-{shard}-of-{num_shards}.parquet",
+    log:
+        "logs/corrupt/{dataset}/{corruption}-{severity}/shard-{shard}-of-{num_shards}.log",
+    benchmark:
+        "logs/corrupt/{dataset}/{corruption}-{severity}/shard-{shard}-of-{num_shards}.benchmark.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        images_per_shard=config["images_per_shard"],
+        num_images=shard_num_images,
+    script:
+        "../workflow/scripts/corrupt.py"
 
 
 rule download_weights:

@@ -5,13 +5,13 @@
 rule coco_metrics:
     input:
         predictions=prediction_shards,
-        ground_truth=ground_truth_file,
+        ground_truth=domain_ground_truth,
     output:
-        "results/metrics/{dataset}/{model}/coco.json",
+        "results/metrics/{domain}/{model}/coco.json",
     log:
-        "logs/coco_metrics/{dataset}/{model}.log",
+        "logs/coco_metrics/{domain}/{model}.log",
     wildcard_constraints:
-        dataset="coco_val2017",
+        domain=alternatives(domains_of_kind("coco")),
     conda:
         "../envs/evaluate.yaml"
     params:
@@ -24,14 +24,18 @@ rule coco_metrics:
 rule same_ruler_metrics:
     input:
         predictions=prediction_shards,
-        ground_truth=ground_truth_file,
+        ground_truth=domain_ground_truth,
+        source_ground_truth=source_ground_truth,
     output:
-        "results/metrics/{dataset}/{model}/same_ruler.json",
+        "results/metrics/{domain}/{model}/same_ruler.json",
     log:
-        "logs/same_ruler_metrics/{dataset}/{model}.log",
+        "logs/same_ruler_metrics/{domain}/{model}.log",
     conda:
         "../envs/evaluate.yaml"
     params:
+        kind=domain_kind,
+        source=SOURCE,
+        source_kind=source_kind,
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
     script:
@@ -41,14 +45,14 @@ rule same_ruler_metrics:
 rule cityscapes_metrics:
     input:
         predictions=prediction_shards,
-        ground_truth=ground_truth_file,
-        manifest="resources/datasets/{dataset}/manifest.parquet",
+        ground_truth=domain_ground_truth,
+        manifest=domain_manifest,
     output:
-        "results/metrics/{dataset}/{model}/cityscapes_{rider_policy}.json",
+        "results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
     log:
-        "logs/cityscapes_metrics/{dataset}/{model}/{rider_policy}.log",
+        "logs/cityscapes_metrics/{domain}/{model}/{rider_policy}.log",
     wildcard_constraints:
-        dataset="cityscapes_val",
+        domain=alternatives(domains_of_kind("cityscapes")),
     conda:
         "../envs/evaluate.yaml"
     threads: 4
@@ -68,7 +72,7 @@ rule coco_table:
         csv=report(
             "results/tables/coco_metrics.csv",
             caption="../workflow/report/coco_metrics.rst",
-            category="COCO",
+            category="Tables",
             subcategory="All models",
             labels={"model": "all models", "figure": "table: coco metrics"},
         ),
@@ -93,7 +97,7 @@ rule cityscapes_table:
         csv=report(
             "results/tables/cityscapes_metrics.csv",
             caption="../workflow/report/cityscapes_metrics.rst",
-            category="Cityscapes",
+            category="Tables",
             subcategory="All models",
             labels={"model": "all models", "figure": "table: cityscapes metrics"},
         ),
@@ -113,12 +117,12 @@ rule cityscapes_table:
 
 rule transfer_gap_table:
     input:
-        same_ruler_metric_files,
+        gap_metric_files,
     output:
         csv=report(
             "results/tables/transfer_gap.csv",
             caption="../workflow/report/transfer_gap_table.rst",
-            category="Transfer",
+            category="Tables",
             subcategory="All models",
             labels={"model": "all models", "figure": "table: transfer gap"},
         ),
@@ -130,5 +134,54 @@ rule transfer_gap_table:
         "../envs/report.yaml"
     params:
         labels=model_labels,
+        source=SOURCE,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule transfer_matrix_table:
+    input:
+        all_metric_files,
+    output:
+        csv=report(
+            "results/tables/transfer_matrix.csv",
+            caption="../workflow/report/transfer_matrix.rst",
+            category="Tables",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: transfer matrix"},
+        ),
+        md="results/tables/transfer_matrix.md",
+        tex="results/tables/transfer_matrix.tex",
+    log:
+        "logs/tables/transfer_matrix.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        domains=domain_settings,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule robustness_table:
+    input:
+        suite_metric_files,
+    output:
+        csv=report(
+            "results/tables/robustness.csv",
+            caption="../workflow/report/robustness.rst",
+            category="Tables",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: robustness (mPC, rPC)"},
+        ),
+        md="results/tables/robustness.md",
+        tex="results/tables/robustness.tex",
+    log:
+        "logs/tables/robustness.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        suites=suite_settings,
     script:
         "../workflow/scripts/tables.py"

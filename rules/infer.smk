@@ -1,16 +1,17 @@
-# One job per (dataset, model, shard): the GPU-hours of a run, cached as Parquet.
+# One job per (domain, model, shard): the GPU-hours of a run, cached as Parquet.
 
 
 rule infer:
     input:
-        manifest="resources/datasets/{dataset}/manifest.parquet",
+        manifest=domain_manifest,
         weights=weights_file,
+        corrupted=corrupted_shard,
     output:
-        "results/predictions/{dataset}/{model}/shard-{shard}-of-{num_shards}.parquet",
+        "results/predictions/{domain}/{model}/shard-{shard}-of-{num_shards}.parquet",
     log:
-        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.log",
+        "logs/infer/{domain}/{model}/shard-{shard}-of-{num_shards}.log",
     benchmark:
-        "logs/infer/{dataset}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
+        "logs/infer/{domain}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
     conda:
         "../envs/infer.yaml"
     threads: 4
@@ -20,7 +21,8 @@ rule infer:
     params:
         backend=model_backend,
         settings=model_settings,
-        test_size=model_test_size,
+        test_size=domain_test_size,
+        corruption=domain_corruption,
         images_per_shard=config["images_per_shard"],
         num_images=shard_num_images,
         on_bad_image=config["on_bad_image"],

@@ -12,7 +12,7 @@ from segshift import config as segshift_config
 from segshift.config import ConfigError
 
 MINIMAL = {
-    "datasets": {"coco_val2017": {"root": "/data/coco"}},
+    "datasets": {"coco_val2017": {"kind": "coco", "root": "/data/coco"}},
     "models": {"m": {"backend": "torchvision", "architecture": "maskrcnn_resnet50_fpn", "weights": {"path": "/w.pth"}}},
 }
 
@@ -38,7 +38,11 @@ def test_defaults_are_filled_in():
     assert config["evaluation"]["rider_policies"] == ["none", "two_wheeler"]
     assert config["evaluation"]["class_mapping"]["person"] == "person"
     assert config["datasets"]["coco_val2017"]["download"]["images"]["sha256"].startswith("4f7e2ccb")
-    assert MINIMAL["datasets"]["coco_val2017"] == {"root": "/data/coco"}  # the input is not changed
+    assert MINIMAL["datasets"]["coco_val2017"] == {"kind": "coco", "root": "/data/coco"}  # the input is not changed
+    # No domains: one clean domain per dataset, and the coco one is the source.
+    assert config["domains"] == {"coco_val2017": {"dataset": "coco_val2017", "corruption": None, "test_size": None,
+                                                  "suite": None}}
+    assert config["source"] == "coco_val2017"
 
 
 def test_unknown_key_names_it_and_the_allowed_keys():
@@ -166,7 +170,83 @@ def test_workflow_stops_on_a_wrong_type(tmp_path):
 
 @pytest.mark.workflow
 def test_workflow_stops_on_a_wrong_dataset_root(tmp_path, yolo_model):
-    config = {"datasets": {"coco_val2017": {"root": str(tmp_path / "nowhere")}}, "models": yolo_model}
+    config = {"datasets": {"coco_val2017": {"kind": "coco", "root": str(tmp_path / "nowhere")}}, "models": yolo_model}
     proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path / "c.yaml", config))
     assert proc.returncode != 0
     assert f"datasets.coco_val2017.root is {tmp_path / 'nowhere'}, but {tmp_path / 'nowhere' / 'val2017'} does not exist" in proc.stdout
+
+
+# Domains --------------------------------------------------------------------------------------
+
+
+def with_domains(**extra) -> dict:
+    config = copy.deepcopy(MINIMAL)
+    config["datasets"]["streets"] = {"kind": "cityscapes", "root": "/data/cityscapes"}
+    config["domains"] = {"coco_val2017": {"dataset": "coco_val2017"}, "streets": {"dataset": "streets"}}
+    config.update(extra)
+    return config
+
+
+def test_a_suite_expands_into_one_domain_per_corruption_and_severity():
+    config = segshift_config.validate(with_domains(corruption_suites={
+        "coco_c": {"domain": "coco_val2017", "corruptions": ["fog", "gaussian_noise"], "severities": [1, 5]}}))
+    names = [d for d in config["domains"] if config["domains"][d]["suite"] == "coco_c"]
+    assert names == ["coco_val2017-fog-1", "coco_val2017-gaussian_noise-1", "coco_val2017-fog-5",
+                     "coco_val2017-gaussian_noise-5"]
+    assert config["domains"]["coco_val2017-fog-5"]["corruption"] == {"name": "fog", "severity": 5}
+    benchmark = segshift_config.validate(with_domains(corruption_suites={"c": {"domain": "streets"}}))
+    assert sum(d["suite"] == "c" for d in benchmark["domains"].values()) == 15 * 5
+
+
+def test_an_unknown_corruption_names_the_key_and_the_allowed_ones():
+    config = with_domains()
+    config["domains"]["fog"] = {"dataset": "coco_val2017", "corruption": {"name": "fgo", "severity": 3}}
+    message = error_of(config)
+    assert "domains.fog.corruption.name" in message and "'fgo'" in message and "gaussian_noise" in message
+
+
+def test_a_severity_outside_1_to_5_is_refused():
+    config = with_domains()
+    config["domains"]["fog"] = {"dataset": "coco_val2017", "corruption": {"name": "fog", "severity": 6}}
+    assert "domains.fog.corruption.severity: severity 6 is outside 1-5" in error_of(config)
+    suite = with_domains(corruption_suites={"c": {"domain": "coco_val2017", "severities": [0, 1]}})
+    assert "corruption_suites.c.severities: severity 0 is outside 1-5" in error_of(suite)
+
+
+def test_two_domains_with_one_name_are_refused(tmp_path):
+    suite = {"domain": "coco_val2017", "corruptions": ["fog"], "severities": [3]}
+    config = with_domains(corruption_suites={"c": suite, "d": {**suite, "severities": [2, 3]}})
+    assert "corruption_suites.d makes domain 'coco_val2017-fog-3', which is declared twice" in error_of(config)
+    config = with_domains(corruption_suites={"c": suite})
+    config["domains"]["coco_val2017-fog-3"] = {"dataset": "coco_val2017"}  # a name only a suite can make
+    assert "domains: 'coco_val2017-fog-3' does not match" in error_of(config)
+    path = tmp_path / "twice.yaml"
+    path.write_text("datasets:\n  coco_val2017: {kind: coco}\ndomains:\n  a: {dataset: coco_val2017}\n"
+                    "  a: {dataset: coco_val2017, test_size: [400, 600]}\nmodels: {}\n")
+    with pytest.raises(ConfigError) as e:
+        segshift_config.load(path)
+    assert str(path) in str(e.value) and "'a' appears twice" in str(e.value) and "line 5" in str(e.value)
+
+
+def test_a_domain_of_an_unknown_dataset_and_a_bad_source_are_refused():
+    config = with_domains()
+    config["domains"]["x"] = {"dataset": "kitti"}
+    assert "domains.x.dataset is 'kitti', which is not under datasets" in error_of(config)
+    assert "source is 'nowhere'" in error_of(with_domains(source="nowhere"))
+
+
+def coco_json_dataset(tmp_path, categories) -> dict:
+    path = tmp_path / "instances.json"
+    path.write_text(yaml.safe_dump({"images": [], "annotations": [], "categories": categories}))
+    return {"kind": "coco_json", "images": str(tmp_path), "annotations": str(path)}
+
+
+def test_a_coco_json_target_must_share_a_class_with_the_source(tmp_path):
+    config = with_domains()
+    config["datasets"]["mine"] = coco_json_dataset(tmp_path, [{"id": 1, "name": "pedestrian"}])
+    config["domains"]["mine"] = {"dataset": "mine"}
+    assert "datasets.mine: no category of" in error_of(config) and "category_mapping" in error_of(config)
+    config["datasets"]["mine"]["category_mapping"] = {"pedestrian": "person"}
+    assert segshift_config.validate(config)["domains"]["mine"]["dataset"] == "mine"
+    config["datasets"]["mine"]["category_mapping"] = {"pedestrian": "walker"}
+    assert "maps 'pedestrian' to 'walker', which is not a COCO class" in error_of(config)

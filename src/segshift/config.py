@@ -12,6 +12,8 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from segshift import domains
+from segshift.categories import COCO_NAME_TO_ID
 from segshift.errors import SegshiftError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -102,13 +104,18 @@ def validate(config: dict, schema: dict | None = None, source: str = "config") -
     error = best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(f"{source}: {_describe(error)}")
-    _check_semantics(config, source)
     _expand_paths(config)
+    try:
+        config["domains"] = domains.expand(config, source)
+        config["source"] = config.get("source") or domains.default_source(config, config["domains"])
+    except domains.DomainError as e:
+        raise ConfigError(str(e)) from None
+    _check_semantics(config, source)
     return config
 
 
 def _check_semantics(config: dict, source: str) -> None:
-    models = config["models"]
+    models, names = config["models"], config["domains"]
     for pair in config.get("report", {}).get("model_pairs", []):
         for name in pair:
             if name not in models:
@@ -117,36 +124,92 @@ def _check_semantics(config: dict, source: str) -> None:
                     f"(models: {', '.join(models)})"
                 )
     for name in config.get("evaluation", {}).get("class_mapping", {}):
-        from segshift.categories import COCO_NAME_TO_ID
-
         if name not in COCO_NAME_TO_ID:
             raise ConfigError(
                 f"{source}: evaluation.class_mapping: {name!r} is not a COCO category name "
                 f"(e.g. person, bicycle, car, motorcycle, bus, train, truck)"
             )
-    ids = config.get("report", {}).get("qualitative_image_ids", {})
-    for dataset in ids:
-        if dataset not in config["datasets"]:
-            raise ConfigError(
-                f"{source}: report.qualitative_image_ids.{dataset} names a dataset that is not under datasets"
-            )
+    if config["source"] not in names or names[config["source"]]["corruption"]:
+        raise ConfigError(f"{source}: source is {config['source']!r}, which is not a clean domain "
+                          f"(domains: {', '.join(n for n, d in names.items() if not d['corruption'])})")
+    report = config.get("report", {})
+    named = [(f"report.qualitative_image_ids.{d}", d) for d in report.get("qualitative_image_ids", {})]
+    named += [("report.qualitative_domains", d) for d in report.get("qualitative_domains") or []]
+    named += [("report.domain_pairs", d) for pair in report.get("domain_pairs") or [] for d in pair]
+    for key, domain in named:
+        if domain not in names:
+            raise ConfigError(f"{source}: {key} names {domain!r}, which is not a domain (domains: {', '.join(names)})")
+    for name, dataset in config["datasets"].items():
+        if dataset["kind"] == "coco_json":
+            _check_coco_json(config, name, dataset, source)
+
+
+def _check_coco_json(config: dict, name: str, dataset: dict, source: str) -> None:
+    """A coco_json dataset maps onto COCO's classes and shares at least one with the source."""
+    from segshift.datasets import coco_json
+
+    key = f"{source}: datasets.{name}"
+    for theirs, ours in (dataset.get("category_mapping") or {}).items():
+        if ours not in COCO_NAME_TO_ID:
+            raise ConfigError(f"{key}.category_mapping maps {theirs!r} to {ours!r}, which is not a COCO class "
+                              f"(e.g. person, car, bicycle)")
+    if not Path(dataset["annotations"]).is_file():
+        raise ConfigError(f"{key}.annotations is {dataset['annotations']}, which is not a file; fix the path")
+    mapped = set(coco_json.category_map(coco_json.read_categories(dataset["annotations"]),
+                                        dataset.get("category_mapping")).values())
+    source_dataset = config["datasets"][config["domains"][config["source"]]["dataset"]]
+    if source_dataset["kind"] == "coco_json":
+        source_classes = set(coco_json.category_map(coco_json.read_categories(source_dataset["annotations"]),
+                                                    source_dataset.get("category_mapping")).values())
+    else:
+        source_classes = set(COCO_NAME_TO_ID.values())
+    if not mapped & source_classes:
+        raise ConfigError(f"{key}: no category of {dataset['annotations']} maps to a class of the source "
+                          f"{config['source']!r}; give category_mapping (their name: COCO name)")
 
 
 def _expand_paths(config: dict) -> None:
     for dataset in config["datasets"].values():
-        if dataset.get("root"):
-            dataset["root"] = expand_env(dataset["root"])
+        for key in ("root", "images", "annotations"):
+            if dataset.get(key):
+                dataset[key] = expand_env(dataset[key])
     for model in config["models"].values():
         if "path" in model["weights"]:
             model["weights"]["path"] = expand_env(model["weights"]["path"])
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML whose mappings may not repeat a key (PyYAML keeps the last one silently)."""
+
+
+def _mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1}); "
+                              "rename or remove one")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_yaml(path: str | os.PathLike):
+    """A config file's contents; a repeated key is an error that names the file and line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f, Loader=_StrictLoader)
+    except ConfigError as e:
+        raise ConfigError(f"config file {path}: {e}") from None
 
 
 def load(path: str | os.PathLike) -> dict:
     """Read and validate a config file (used by tests and scripts outside Snakemake)."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+        raw = read_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:

@@ -1,7 +1,8 @@
 """Figures of the metric files: PNG for the report, PDF for papers.
 
-One palette everywhere, colour-blind safe (Okabe & Ito): domains keep their colours in
-every figure, models theirs. Values are AP points (x100), as in the tables.
+One palette everywhere, colour-blind safe (Okabe & Ito): the source is always blue, each
+target keeps the colour of its place in the config in every figure, models theirs.
+Values are AP points (x100), as in the tables.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from segshift.categories import SHARED_CLASSES  # noqa: E402
 from segshift.evaluation.cityscapes import CLASS_NAMES  # noqa: E402
-from segshift.evaluation.coco import shared_class_ground_truth  # noqa: E402
+from segshift.evaluation.coco import mean_over, shared_class_ground_truth  # noqa: E402
 from segshift.io import atomic_path  # noqa: E402
 
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#000000"]
-DOMAIN_COLORS = {"coco_val2017": "#0072B2", "cityscapes_val": "#D55E00"}
-DOMAIN_NAMES = {"coco_val2017": "COCO val2017", "cityscapes_val": "Cityscapes val"}
-DOMAINS = list(DOMAIN_NAMES)
+SOURCE_COLOR = "#0072B2"
+TARGET_COLORS = ["#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 POLICY_NAMES = {"none": "rider: none", "two_wheeler": "rider: two-wheeler rule"}
 SIZES = {"small": (0, 32**2), "medium": (32**2, 96**2), "large": (96**2, float("inf"))}
 IOU_TYPE = "segm"  # the figures show mask AP; the tables hold both
@@ -44,6 +43,23 @@ plt.rcParams.update(
 def model_colors(models: list[str]) -> dict[str, str]:
     """The colour of each model, by its place in the config (the same in every figure)."""
     return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(models)}
+
+
+def domain_colors(domains: list[str], source: str) -> dict[str, str]:
+    """The source in blue; each target the colour of its place among the targets in the config."""
+    targets = [d for d in domains if d != source]
+    return {source: SOURCE_COLOR, **{d: TARGET_COLORS[i % len(TARGET_COLORS)] for i, d in enumerate(targets)}}
+
+
+def shared_classes(*metrics: dict, iou_type: str = IOU_TYPE) -> list[str]:
+    """The classes every metric file scores, in the first file's order."""
+    first, *rest = [m["results"][iou_type]["per_class"] for m in metrics]
+    return [c for c in first if all(c in r for r in rest)]
+
+
+def _with_ground_truth(metrics: list[dict], classes: list[str]) -> list[str]:
+    """The classes with ground truth in every file: the ones a summary over several domains compares."""
+    return [c for c in classes if all(m["results"][IOU_TYPE]["per_class"][c]["AP"] is not None for m in metrics)]
 
 
 def save(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
@@ -95,14 +111,17 @@ def _legend_below(ax, ncol: int = 2, offset: float = -0.32) -> None:
     ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, offset), ncol=ncol)
 
 
-def per_class_ap(label: str, same_ruler: dict[str, dict], cityscapes: dict[str, dict]) -> plt.Figure:
-    """Same-ruler mask AP per shared class on both domains, and the official Cityscapes AP/AP50."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [7, 8, 8]})
-    series = {
-        DOMAIN_NAMES[d]: [_points(same_ruler[d]["results"][IOU_TYPE]["per_class"][c]["AP"]) for c in SHARED_CLASSES]
-        for d in DOMAINS
-    }
-    _grouped_bars(axes[0], SHARED_CLASSES, series, {DOMAIN_NAMES[d]: DOMAIN_COLORS[d] for d in DOMAINS})
+def per_class_ap(label: str, same_ruler: dict[str, dict], cityscapes: dict[str, dict], names: dict[str, str],
+                 colors: dict[str, str]) -> plt.Figure:
+    """Same-ruler mask AP per shared class on two domains, and the official Cityscapes AP/AP50 where the second has it."""
+    domains = list(same_ruler)
+    classes = shared_classes(*same_ruler.values())
+    panels = 3 if cityscapes else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels + max(0, len(classes) - 8) * 0.35, 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": [max(7, len(classes))] + [8] * (panels - 1)})
+    axes = axes[0]
+    series = {names[d]: [_points(same_ruler[d]["results"][IOU_TYPE]["per_class"][c]["AP"]) for c in classes] for d in domains}
+    _grouped_bars(axes[0], classes, series, {names[d]: colors[d] for d in domains})
     axes[0].set_title("Same ruler: COCO-style mask AP@[.5:.95]")
     axes[0].set_ylabel("AP (points)")
     _legend_below(axes[0])
@@ -113,80 +132,97 @@ def per_class_ap(label: str, same_ruler: dict[str, dict], cityscapes: dict[str, 
             for p, m in cityscapes.items()
         }
         _grouped_bars(ax, CLASS_NAMES, series, policy_colors)
-        ax.set_title(f"Cityscapes official protocol: {metric}" + (" (IoU 0.5:0.95)" if metric == "AP" else " (IoU 0.5)"))
+        ax.set_title(f"{names[domains[1]]}, official Cityscapes protocol: {metric}"
+                     + (" (IoU 0.5:0.95)" if metric == "AP" else " (IoU 0.5)"), fontsize=9)
         _legend_below(ax)
-    fig.suptitle(f"{label}: per-class mask AP, COCO val2017 vs Cityscapes val", fontweight="bold")
+    fig.suptitle(f"{label}: per-class mask AP, {names[domains[0]]} vs {names[domains[1]]}", fontweight="bold")
     fig.tight_layout()
     return fig
 
 
-def transfer_gap(labels: dict[str, str], same_ruler: dict[str, dict[str, dict]]) -> plt.Figure:
-    """The transfer gap (COCO minus Cityscapes same-ruler mask AP, as in the gap table) per class and model."""
+def transfer_gap(labels: dict[str, str], same_ruler: dict[str, dict[str, dict]], source: str, targets: list[str],
+                 names: dict[str, str]) -> plt.Figure:
+    """The transfer gap (source minus target same-ruler mask AP, as in the gap table) per class and model,
+    one panel per target; "all classes" averages the classes with ground truth on both sides."""
     models = list(labels)
     colors = model_colors(models)
-    groups = ["all classes"] + SHARED_CLASSES
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(groups) * max(1, len(models)) ** 0.5 + 1.6))
+    panels = []
+    for target in targets:
+        pairs = [(same_ruler[m][source], same_ruler[m][target]) for m in models]
+        classes = shared_classes(*[x for pair in pairs for x in pair])
+        panels.append((target, ["all classes"] + classes))
+    rows = max(len(groups) for _, groups in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 0.55 * rows * max(1, len(models)) ** 0.5 + 1.8),
+                             squeeze=False)
     height = 0.8 / len(models)
-    y = np.arange(len(groups))
-    lim = 5.0
-    for i, model in enumerate(models):
-        gaps = []
-        for g in groups:
-            ap = {}
-            for d in DOMAINS:
-                r = same_ruler[model][d]["results"][IOU_TYPE]
-                ap[d] = _points(r["summary"]["AP"] if g == "all classes" else r["per_class"][g]["AP"])
-            gaps.append(ap["coco_val2017"] - ap["cityscapes_val"])
-        gaps = np.asarray(gaps)
-        pos = y + (i - (len(models) - 1) / 2) * height
-        ax.barh(pos, np.nan_to_num(gaps), height, color=colors[model], label=labels[model], edgecolor="white", linewidth=0.5)
-        for p, g in zip(pos, gaps):
-            text = "n/a" if np.isnan(g) else f"{g:+.1f}"
-            ha = "left" if (np.isnan(g) or g >= 0) else "right"
-            ax.annotate(text, (0 if np.isnan(g) else g, p), xytext=(3 if ha == "left" else -3, 0),
-                        textcoords="offset points", ha=ha, va="center", fontsize=7)
-        lim = max(lim, np.nanmax(np.abs(gaps)) if np.isfinite(gaps).any() else 0)
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlim(-lim * 1.3, lim * 1.3)
-    ax.set_yticks(y, groups)
-    ax.invert_yaxis()
-    ax.set_xlabel("gap = COCO − Cityscapes mask AP (points)\n← better on Cityscapes  |  worse on Cityscapes →")
-    ax.set_title("Transfer gap per class (same ruler: COCO-style AP on the 7 shared classes)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_axisbelow(True)
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    for ax, (target, groups) in zip(axes[0], panels):
+        y = np.arange(len(groups))
+        lim = 5.0
+        for i, model in enumerate(models):
+            a, b = same_ruler[model][source], same_ruler[model][target]
+            both = _with_ground_truth([a, b], groups[1:])
+            gaps = []
+            for g in groups:
+                ap = [_points(mean_over(m["results"][IOU_TYPE]["per_class"], both) if g == "all classes"
+                              else m["results"][IOU_TYPE]["per_class"][g]["AP"]) for m in (a, b)]
+                gaps.append(ap[0] - ap[1])
+            gaps = np.asarray(gaps)
+            pos = y + (i - (len(models) - 1) / 2) * height
+            ax.barh(pos, np.nan_to_num(gaps), height, color=colors[model], label=labels[model], edgecolor="white",
+                    linewidth=0.5)
+            for p, g in zip(pos, gaps):
+                text = "n/a" if np.isnan(g) else f"{g:+.1f}"
+                ha = "left" if (np.isnan(g) or g >= 0) else "right"
+                ax.annotate(text, (0 if np.isnan(g) else g, p), xytext=(3 if ha == "left" else -3, 0),
+                            textcoords="offset points", ha=ha, va="center", fontsize=7)
+            lim = max(lim, np.nanmax(np.abs(gaps)) if np.isfinite(gaps).any() else 0)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlim(-lim * 1.3, lim * 1.3)
+        ax.set_yticks(y, groups)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"gap = source − target mask AP (points)\n← better on the target  |  worse on the target →")
+        ax.set_title(f"{names[source]} → {names[target]}")
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.suptitle("Transfer gap per class (same ruler: COCO-style AP on the classes both domains annotate)",
+                 fontweight="bold")
     fig.tight_layout()
     return fig
 
 
-def size_shares(ground_truth: dict, domain: str) -> dict[str, float]:
-    """Fraction of the shared-class ground-truth instances (crowd excluded) in each COCO size bucket."""
-    gt = shared_class_ground_truth(ground_truth, "coco" if domain == "coco_val2017" else "cityscapes")
+def size_shares(ground_truth: dict, kind: str, classes: list[int]) -> dict[str, float]:
+    """Fraction of the ground-truth instances of `classes` (COCO ids; crowd excluded) in each COCO size bucket."""
+    gt = shared_class_ground_truth(ground_truth, kind, classes)
     areas = np.array([a["area"] for a in gt["annotations"] if not a.get("iscrowd", 0)], dtype=float)
     if areas.size == 0:
         return {s: np.nan for s in SIZES}
     return {s: float(((areas >= lo) & (areas < hi)).mean()) for s, (lo, hi) in SIZES.items()}
 
 
-def ap_by_size(label: str, same_ruler: dict[str, dict], shares: dict[str, dict[str, float]]) -> plt.Figure:
-    """APs/APm/APl on both domains next to how the ground truth is spread over the sizes."""
+def ap_by_size(label: str, same_ruler: dict[str, dict], shares: dict[str, dict[str, float]], names: dict[str, str],
+               colors: dict[str, str]) -> plt.Figure:
+    """APs/APm/APl on two domains, over the classes with ground truth on both, next to how the ground truth
+    is spread over the sizes."""
+    domains = list(same_ruler)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    colors = {DOMAIN_NAMES[d]: DOMAIN_COLORS[d] for d in DOMAINS}
+    bar_colors = {names[d]: colors[d] for d in domains}
     sizes = list(SIZES)
+    classes = _with_ground_truth(list(same_ruler.values()), shared_classes(*same_ruler.values()))
     series = {
-        DOMAIN_NAMES[d]: [_points(same_ruler[d]["results"][IOU_TYPE]["summary"][f"AP{s[0]}"]) for s in sizes]
-        for d in DOMAINS
+        names[d]: [_points(mean_over(same_ruler[d]["results"][IOU_TYPE]["per_class"], classes, f"AP{s[0]}")) for s in sizes]
+        for d in domains
     }
-    _grouped_bars(axes[0], [f"{s}\n(area {_area_text(s)})" for s in sizes], series, colors)
+    _grouped_bars(axes[0], [f"{s}\n(area {_area_text(s)})" for s in sizes], series, bar_colors)
     axes[0].set_xticklabels(axes[0].get_xticklabels(), rotation=0, ha="center")
     axes[0].set_ylabel("mask AP (points)")
     axes[0].set_title("Same-ruler mask AP by object size")
     _legend_below(axes[0], offset=-0.2)
-    series = {DOMAIN_NAMES[d]: [100 * shares[d][s] for s in sizes] for d in DOMAINS}
-    _grouped_bars(axes[1], sizes, series, colors)
+    series = {names[d]: [100 * shares[d][s] for s in sizes] for d in domains}
+    _grouped_bars(axes[1], sizes, series, bar_colors)
     axes[1].set_xticklabels(sizes, rotation=0, ha="center")
     axes[1].set_ylabel("% of ground-truth instances")
-    axes[1].set_title("Ground truth by size (7 shared classes)")
+    axes[1].set_title(f"Ground truth by size ({len(classes)} classes)")
     fig.suptitle(f"{label}: does object size explain the drop?", fontweight="bold")
     fig.tight_layout()
     return fig
@@ -201,32 +237,37 @@ def _area_text(size: str) -> str:
     return "32²–96²"
 
 
-def pr_curves(label: str, same_ruler: dict[str, dict]) -> plt.Figure:
-    """Precision against recall per shared class on both domains (mask IoU 0.5, and averaged over 0.5:0.95)."""
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6.5), sharex=True, sharey=True)
-    for ax, cls in zip(axes.flat, SHARED_CLASSES):
-        for d in DOMAINS:
+def pr_curves(label: str, same_ruler: dict[str, dict], names: dict[str, str], colors: dict[str, str]) -> plt.Figure:
+    """Precision against recall per shared class on two domains (mask IoU 0.5, and averaged over 0.5:0.95)."""
+    domains = list(same_ruler)
+    classes = shared_classes(*same_ruler.values())
+    cols = 4
+    rows = (len(classes) + 1 + cols - 1) // cols  # one more cell for the legend
+    fig, axes = plt.subplots(rows, cols, figsize=(14, 3.2 * rows + 0.4), sharex=True, sharey=True, squeeze=False)
+    for ax, cls in zip(axes.flat, classes):
+        for d in domains:
             curves = same_ruler[d]["results"][IOU_TYPE]["pr_curves"]
             recall = np.asarray(curves["recall"])
             for key, style in (("precision_iou50", "-"), ("precision_mean", ":")):
                 precision = np.asarray(curves["classes"][cls][key], dtype=float)
                 if (precision < 0).all():
                     continue
-                ax.plot(recall, np.where(precision < 0, np.nan, precision), style, color=DOMAIN_COLORS[d], linewidth=1.5)
+                ax.plot(recall, np.where(precision < 0, np.nan, precision), style, color=colors[d], linewidth=1.5)
         if all((np.asarray(same_ruler[d]["results"][IOU_TYPE]["pr_curves"]["classes"][cls]["precision_iou50"]) < 0).all()
-               for d in DOMAINS):
+               for d in domains):
             ax.text(0.5, 0.5, "no ground truth", ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_title(cls)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    legend = axes.flat[-1]
-    legend.axis("off")
-    for d in DOMAINS:
-        legend.plot([], [], "-", color=DOMAIN_COLORS[d], label=f"{DOMAIN_NAMES[d]}, IoU 0.5")
-        legend.plot([], [], ":", color=DOMAIN_COLORS[d], label=f"{DOMAIN_NAMES[d]}, mean IoU 0.5:0.95")
+    for ax in list(axes.flat)[len(classes):]:
+        ax.axis("off")
+    legend = axes.flat[len(classes)]
+    for d in domains:
+        legend.plot([], [], "-", color=colors[d], label=f"{names[d]}, IoU 0.5")
+        legend.plot([], [], ":", color=colors[d], label=f"{names[d]}, mean IoU 0.5:0.95")
     legend.legend(frameon=False, loc="center", fontsize=9)
-    for ax in axes[1]:
+    for ax in axes[-1]:
         ax.set_xlabel("recall")
     for ax in axes[:, 0]:
         ax.set_ylabel("precision")
@@ -241,21 +282,26 @@ def model_pair(
     same_ruler: dict[str, dict[str, dict]],
     cityscapes: dict[str, dict],
     models: list[str],
+    names: dict[str, str],
 ) -> plt.Figure:
-    """Two models class by class: a line joins their AP on each class, one panel per ruler."""
+    """Two models class by class: a line joins their AP on each class, one panel per ruler and domain."""
     a, b = labels
     colors = model_colors(models)
+    domains = list(same_ruler[a])
+    classes = shared_classes(*[same_ruler[m][d] for m in labels for d in domains])
     panels = [
-        ("COCO val2017, same ruler (mask AP)", SHARED_CLASSES,
-         {m: [_points(same_ruler[m]["coco_val2017"]["results"][IOU_TYPE]["per_class"][c]["AP"]) for c in SHARED_CLASSES] for m in labels}),
-        ("Cityscapes val, same ruler (mask AP)", SHARED_CLASSES,
-         {m: [_points(same_ruler[m]["cityscapes_val"]["results"][IOU_TYPE]["per_class"][c]["AP"]) for c in SHARED_CLASSES] for m in labels}),
-        ("Cityscapes val, official AP", CLASS_NAMES,
-         {m: [_points(cityscapes[m]["results"]["per_class"][c]["AP"]) for c in CLASS_NAMES] for m in labels}),
+        (f"{names[d]}, same ruler (mask AP)", classes,
+         {m: [_points(same_ruler[m][d]["results"][IOU_TYPE]["per_class"][c]["AP"]) for c in classes] for m in labels})
+        for d in domains
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), sharex=False)
-    for ax, (title, classes, values) in zip(axes, panels):
-        y = np.arange(len(classes))
+    if cityscapes:
+        panels.append((f"{names[domains[-1]]}, official AP", CLASS_NAMES,
+                       {m: [_points(cityscapes[m]["results"]["per_class"][c]["AP"]) for c in CLASS_NAMES] for m in labels}))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 1.6 + 0.35 * max(len(p[1]) for p in panels)),
+                             sharex=False, squeeze=False)
+    axes = axes[0]
+    for ax, (title, groups, values) in zip(axes, panels):
+        y = np.arange(len(groups))
         va, vb = np.asarray(values[a], float), np.asarray(values[b], float)
         ax.hlines(y, np.fmin(va, vb), np.fmax(va, vb), color="0.7", linewidth=2, zorder=1)
         # Hollow and filled markers stay readable where the two models coincide.
@@ -268,16 +314,73 @@ def model_pair(
                             va="center", fontsize=7)
             else:
                 ax.annotate("n/a", (0, yi), xytext=(2, 0), textcoords="offset points", va="center", fontsize=7, color="0.4")
-        ax.set_yticks(y, classes)
+        ax.set_yticks(y, groups)
         ax.invert_yaxis()
         ax.set_xlim(0, 108)
         ax.set_xticks(np.arange(0, 101, 20))
         ax.set_xlabel("AP (points)")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    _legend_below(axes[1], offset=-0.18)
+    _legend_below(axes[len(axes) // 2], offset=-0.18)
     fig.suptitle(f"{labels[a]} vs {labels[b]} per class (numbers: second minus first)", fontweight="bold")
     fig.tight_layout()
     return fig
 
 
+def severity_curves(labels: dict[str, str], suite: str, clean: dict[str, float],
+                    ap: dict[str, dict[str, dict[int, float]]], metric_name: str) -> plt.Figure:
+    """AP against severity for each corruption (one line per model; severity 0 is the clean domain),
+    and a last panel with the mean over corruptions (its mean over severities 1-5 is mPC)."""
+    models = list(labels)
+    colors = model_colors(models)
+    corruptions = list(next(iter(ap.values())))
+    cols = min(5, len(corruptions) + 1)
+    rows = (len(corruptions) + 1 + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows + 0.8), sharex=True, sharey=True, squeeze=False)
+    panels = [(c.replace("_", " "), {m: ap[m][c] for m in models}) for c in corruptions]
+    panels.append(("mean over corruptions", {m: _mean_by_severity(ap[m]) for m in models}))
+    for ax, (title, curves) in zip(axes.flat, panels):
+        for i, m in enumerate(models):
+            severities = sorted(curves[m])
+            x = [0] + severities
+            y = [_points(clean[m])] + [_points(curves[m][s]) for s in severities]
+            # Markers and dashes differ too, so models with equal AP stay visible.
+            ax.plot(x, y, ["-", "--", ":", "-."][i % 4], marker="osD^v"[i % 5], color=colors[m], markersize=4,
+                    linewidth=1.5, label=labels[m], markerfacecolor="none" if i % 2 else colors[m])
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(0, 100)
+        ax.set_xticks(range(0, 6))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("severity (0: clean)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"{metric_name} (points)")
+    axes.flat[0].legend(frameon=False, fontsize=7, loc="upper right")
+    fig.suptitle(f"{suite}: {metric_name} under image corruptions", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def _mean_by_severity(curves: dict[str, dict[int, float]]) -> dict[int, float]:
+    severities = sorted({s for c in curves.values() for s in c})
+    return {s: float(np.mean([c[s] for c in curves.values() if s in c])) for s in severities}
+
+
+def class_ids(names: list[str]) -> list[int]:
+    from segshift.categories import COCO_NAME_TO_ID
+
+    return [COCO_NAME_TO_ID[n] for n in names]
+
+
+def suite_figure(labels: dict[str, str], suite: str, entry: dict, metrics: list[dict]) -> plt.Figure:
+    """The severity curves of one suite from the metric files of its clean domain and members (same ruler, mask AP)."""
+    ap = {(m["model"], m["domain"]): m["results"][IOU_TYPE]["summary"]["AP"] for m in metrics if m["metric"] == "same_ruler"}
+    clean = {model: ap[(model, entry["domain"])] for model in labels}
+    curves = {model: {} for model in labels}
+    for name, domain in entry["members"].items():
+        c = domain["corruption"]
+        for model in labels:
+            curves[model].setdefault(c["name"], {})[c["severity"]] = ap[(model, name)]
+    return severity_curves(labels, suite, clean, curves, "same-ruler mask AP")

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 import segshift
 from segshift import backends, gpu, manifest, predictions, weights as weights_utils
 from segshift.errors import SegshiftError
+from segshift.images import DomainImages
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +30,11 @@ class BadImage:
     error: str
 
 
-def read_image(path: Path, width: int, height: int) -> np.ndarray:
-    """Decode to RGB uint8 on the raw pixel grid (no EXIF rotation: annotations use the raw grid)."""
-    with Image.open(path) as im:
-        im.load()
-        if im.size != (width, height):
-            raise ValueError(f"decoded size {im.size[0]}x{im.size[1]} differs from the manifest's {width}x{height}")
-        return np.asarray(im.convert("RGB"))
-
-
 class ShardImages(Dataset):
-    """The images of one shard, decoded and preprocessed in loader workers."""
+    """The images of one shard as the domain shows them, decoded and preprocessed in loader workers."""
 
-    def __init__(self, rows: list[tuple[int, str, int, int]], image_dir: Path, preprocess):
-        self.rows, self.image_dir, self.preprocess = rows, image_dir, preprocess
+    def __init__(self, rows: list[tuple[int, str, int, int]], read, preprocess):
+        self.rows, self.read, self.preprocess = rows, read, preprocess
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -51,7 +42,7 @@ class ShardImages(Dataset):
     def __getitem__(self, i: int):
         image_id, file_name, width, height = self.rows[i]
         try:
-            image = read_image(self.image_dir / file_name, width, height)
+            image = self.read(image_id, file_name, width, height)
         except (OSError, ValueError, SyntaxError) as e:
             return image_id, BadImage(image_id, file_name, f"{e.__class__.__name__}: {e}")
         return image_id, self.preprocess(image)
@@ -91,6 +82,9 @@ class ShardJob:
     batch_size: int = 4
     threads: int = 2
     device: str = "auto"  # auto: a free CUDA GPU when there is one, else the CPU
+    domain: str | None = None
+    corruption: dict | None = None  # {name, severity}: the images come from corrupted_shard
+    corrupted_shard: Path | None = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -109,7 +103,7 @@ def shard_images(job: ShardJob) -> tuple[manifest.Manifest, list[tuple[int, str,
 @contextlib.contextmanager
 def _device(requested: str, backend: str):
     """The torch device for this job, holding a GPU lease while it runs."""
-    wants_cuda = requested == "cuda" or (requested == "auto" and backend != "yolo_seg_export" and torch.cuda.is_available())
+    wants_cuda = requested == "cuda" or (requested == "auto" and backend not in backends.FIXED_INPUT and torch.cuda.is_available())
     if not wants_cuda:
         yield "cpu"
         return
@@ -124,7 +118,7 @@ def _device(requested: str, backend: str):
 def _loader_workers(job: ShardJob, device: str) -> int:
     """Decoding workers: beside a GPU, or beside the light LiteRT model; a torch model on the CPU
     already keeps every thread of the job busy, and a worker would only take one from it."""
-    if job.threads <= 1 or (device == "cpu" and job.backend != "yolo_seg_export"):
+    if job.threads <= 1 or (device == "cpu" and job.backend not in backends.FIXED_INPUT):
         return 0
     return max(1, min(4, job.threads - 1))
 
@@ -139,13 +133,16 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
     torch.set_num_threads(max(1, job.threads))
     with _device(job.device, job.backend) as device:
         settings = dict(job.settings)
-        if job.backend == "yolo_seg_export":
+        resample_to = None
+        if job.backend in backends.FIXED_INPUT:
             settings.setdefault("num_threads", max(1, job.threads))
-            if job.test_size:
-                log.info("test_size %s ignored: the YOLO export has a fixed input size", job.test_size)
-        model = backends.build(job.backend, settings=settings, weights=job.weights, device=device, test_size=job.test_size)
+            # A fixed input size: the test size is the resolution the image is resampled to.
+            resample_to = job.test_size
+        model = backends.build(job.backend, settings=settings, weights=job.weights, device=device,
+                               test_size=None if resample_to else job.test_size)
+        read = DomainImages(table.image_dir, job.corruption, job.corrupted_shard, resample_to)
         loader = DataLoader(
-            ShardImages(rows, table.image_dir, model.preprocess),
+            ShardImages(rows, read, model.preprocess),
             batch_sampler=batches_by_size([(w, h) for _, _, w, h in rows], job.batch_size),
             num_workers=_loader_workers(job, device),
             pin_memory=device.startswith("cuda"),
@@ -177,6 +174,9 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
     results.sort(key=lambda r: order[r[0]])
     metadata = {
         "dataset": table.dataset,
+        "domain": job.domain,
+        "corruption": job.corruption,
+        "resampled_to": resample_to,
         "model": job.model,
         "backend": job.backend,
         "backend_version": model.version,

@@ -10,7 +10,6 @@ import pandas as pd
 
 from segshift import manifest, predictions
 from segshift.categories import COCO_ID_TO_NAME
-from segshift.datasets import DATASET_KINDS
 from segshift.errors import SegshiftError
 from segshift.evaluation import cityscapes, cityscapes_fast, clean_nan, coco, provenance
 from segshift.io import read_json
@@ -44,17 +43,23 @@ def load_predictions(files: list[str | Path], score_threshold: float) -> tuple[p
     return kept, image_ids, counts
 
 
-def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float) -> dict[str, Any]:
+def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float, domain: str) -> dict[str, Any]:
     """COCO bbox and segm AP on every class of the ground truth (the paper's Table III)."""
     return _coco_style("coco", files, ground_truth_file, engine, score_threshold,
-                       lambda gt, frame, ids: coco.evaluate(gt, frame, ids, engine=engine))
+                       lambda gt, frame, ids: coco.evaluate(gt, frame, ids, engine=engine), domain=domain)
 
 
-def same_ruler_metrics(files, ground_truth_file, dataset: str, *, engine: str, score_threshold: float) -> dict[str, Any]:
-    """COCO-style AP on the 7 shared classes, per class and size, on either domain."""
-    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold,
-                       lambda gt, frame, ids: coco.same_ruler(gt, DATASET_KINDS[dataset], frame, ids, engine),
-                       dataset=dataset)
+def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, domain: str, kind: str, source: str,
+                       source_kind: str, engine: str, score_threshold: float) -> dict[str, Any]:
+    """COCO-style AP, per class and size, on the classes a domain shares with the source (COCO's taxonomy)."""
+    source_classes = coco.domain_classes(read_json(source_ground_truth_file, what="ground-truth file"), source_kind)
+
+    def evaluate(gt, frame, ids):
+        classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
+        return coco.same_ruler(gt, kind, frame, ids, engine, classes)
+
+    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, evaluate,
+                       domain=domain, source=source)
 
 
 def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, **labels) -> dict[str, Any]:
@@ -85,6 +90,7 @@ def cityscapes_metrics(
     rider_overlap: float = 0.3,
     rider_min_score: float = 0.3,
     workers: int | None = None,
+    domain: str | None = None,
 ) -> dict[str, Any]:
     """The official Cityscapes instance protocol (AP and AP50 per class; the paper's Table IV)."""
     frame, image_ids, counts = load_predictions(files, score_threshold)
@@ -113,6 +119,7 @@ def cityscapes_metrics(
         {
             "metric": "cityscapes",
             "model": _model(files),
+            "domain": domain,
             "rider_policy": rider_policy,
             "counts": {**counts, "class_mapping": mapping_counts},
             "results": result,

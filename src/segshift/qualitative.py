@@ -178,7 +178,7 @@ def _overlay(image: np.ndarray, objects: list[tuple]) -> np.ndarray:
 
 
 def render(
-    image_path: str | Path,
+    image: np.ndarray,
     image_id: int,
     ground_truth: dict,
     frames: dict[str, pd.DataFrame],
@@ -190,10 +190,6 @@ def render(
     import matplotlib.patches as patches
     import matplotlib.pyplot as plt
 
-    try:
-        image = np.asarray(Image.open(image_path).convert("RGB"))
-    except (OSError, ValueError) as e:
-        raise SegshiftError(f"cannot read image {image_path} ({e}); restore the file from the dataset archive") from None
     height, width = image.shape[:2]
     gt_names = {c["id"]: c["name"] for c in ground_truth["categories"]}
     sources = {"Ground truth": [
@@ -235,14 +231,14 @@ def render(
     return fig, {"crop": [left, top, right, bottom], "scale": scale}
 
 
-def panel(chosen: list[dict], image_paths: dict[int, str], ground_truth: dict, frames, labels, names,
+def panel(chosen: list[dict], read_image, ground_truth: dict, frames, labels, names,
           display_threshold: float, stem: str | Path, title: str) -> list[Path]:
-    """All chosen images, one row each, in one PNG."""
+    """All chosen images, one row each, in one PNG; `read_image(image_id)` gives the image the models saw."""
     import matplotlib.pyplot as plt
 
     rows = []
     for c in chosen:
-        fig, info = render(image_paths[c["image_id"]], c["image_id"], ground_truth, frames, labels, names,
+        fig, info = render(read_image(c["image_id"]), c["image_id"], ground_truth, frames, labels, names,
                            display_threshold)
         fig.canvas.draw()
         rows.append(np.asarray(fig.canvas.buffer_rgba())[..., :3])
@@ -276,7 +272,8 @@ def _text_strip(text: str, width: int) -> np.ndarray:
 
 
 def make(
-    dataset: str,
+    domain: str,
+    kind: str,
     manifest_file: str | Path,
     ground_truth_file: str | Path,
     prediction_files: dict[str, list[str]],
@@ -286,11 +283,18 @@ def make(
     count: int,
     fixed_ids: list[int],
     stem: str | Path,
+    title: str,
+    corruption: dict | None = None,
+    corrupted_files: list[str] = (),
 ) -> list[dict]:
-    """The qualitative panel of one dataset: results/figures/qualitative/<dataset>.png and .json."""
-    from segshift import manifest, predictions
-    from segshift.categories import COCO_ID_TO_NAME, SHARED_CLASSES
+    """The qualitative panel of one domain: results/figures/qualitative/<domain>.png and .json.
+
+    A corrupted domain shows its corrupted images (from the cache the models read).
+    """
+    from segshift import corruptions, manifest, predictions
+    from segshift.categories import COCO_ID_TO_NAME
     from segshift.evaluation.coco import CITYSCAPES_TO_COCO
+    from segshift.images import DomainImages
     from segshift.io import read_json, write_json
 
     images = manifest.read(manifest_file)
@@ -302,22 +306,33 @@ def make(
         ids = set(predictions.covered_images(metadata))
         covered = ids if covered is None else covered & ids
     image_ids = sorted(covered or [])
-    if dataset == "cityscapes_val":
+    if kind == "cityscapes":
         # Score agreement on what Cityscapes annotates, in COCO's names (a rider is a person).
         scoring_gt = {**ground_truth, "categories": [
             {**c, "name": CITYSCAPES_TO_COCO[c["name"]]} for c in ground_truth["categories"]]}
-        scoring_frames = {m: f[f["category_id"].map(COCO_ID_TO_NAME).isin(SHARED_CLASSES)] for m, f in frames.items()}
+        annotated = set(CITYSCAPES_TO_COCO.values())
+        scoring_frames = {m: f[f["category_id"].map(COCO_ID_TO_NAME).isin(annotated)] for m, f in frames.items()}
     else:
         scoring_gt, scoring_frames = ground_truth, frames
     chosen = choose_images(scoring_gt, scoring_frames, image_ids, COCO_ID_TO_NAME,
                            display_threshold=display_threshold, count=count, fixed_ids=fixed_ids)
     rows = images.images.set_index("image_id")
-    paths = {c["image_id"]: images.image_path(rows.loc[c["image_id"], "file_name"]) for c in chosen}
-    title = (f"{figures.DOMAIN_NAMES.get(dataset, dataset)}: ground truth and each model's detections scoring "
-             f"≥ {display_threshold:g} (images where the sources disagree most first)")
-    panel(chosen, paths, ground_truth, frames, labels, COCO_ID_TO_NAME, display_threshold, stem, title)
+    shard_of = corruptions.shard_of(corrupted_files) if corruption else {}
+
+    def read_image(image_id: int) -> np.ndarray:
+        row = rows.loc[image_id]
+        source = DomainImages(images.image_dir, corruption, shard_of.get(image_id))
+        try:
+            return source(image_id, row["file_name"], int(row["width"]), int(row["height"]))
+        except (OSError, ValueError, SyntaxError) as e:
+            raise SegshiftError(f"cannot read image {images.image_path(row['file_name'])} ({e}); restore the file "
+                                "from the dataset archive") from None
+
+    panel(chosen, read_image, ground_truth, frames, labels, COCO_ID_TO_NAME, display_threshold, stem,
+          f"{title}: ground truth and each model's detections scoring ≥ {display_threshold:g} "
+          "(images where the sources disagree most first)")
     for c in chosen:
         c["file_name"] = str(rows.loc[c["image_id"], "file_name"])
-    write_json(Path(stem).with_suffix(".json"), {"dataset": dataset, "display_threshold": display_threshold,
-                                                  "images": chosen})
+    write_json(Path(stem).with_suffix(".json"), {"domain": domain, "corruption": corruption,
+                                                  "display_threshold": display_threshold, "images": chosen})
     return chosen

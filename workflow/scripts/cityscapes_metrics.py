@@ -14,6 +14,7 @@ def main(snakemake):
         class_mapping=snakemake.params.class_mapping,
         rider_policy=snakemake.wildcards.rider_policy,
         workers=snakemake.threads,
+        domain=snakemake.wildcards.domain,
         **snakemake.params.rider,
     )
     write_json(snakemake.output[0], result)

@@ -10,6 +10,7 @@ def main(snakemake):
         snakemake.input.ground_truth,
         engine=snakemake.params.engine,
         score_threshold=snakemake.params.score_threshold,
+        domain=snakemake.wildcards.domain,
     )
     write_json(snakemake.output[0], result)
 

@@ -1,4 +1,4 @@
-"""One figure (PNG and PDF) from metric files; which one is the output's name."""
+"""One figure (PNG and PDF) from metric files; which one is the rule's name."""
 
 from pathlib import Path
 
@@ -7,36 +7,35 @@ from segshift.io import read_json
 
 
 def main(snakemake):
-    inputs, params = snakemake.input, snakemake.params
+    inputs, params, w = snakemake.input, snakemake.params, snakemake.wildcards
     stem = Path(snakemake.output.png).with_suffix("")
     name = snakemake.rule
+    if name == "corruption_figure":
+        fig = figures.suite_figure(params.labels, w.suite, params.suites[w.suite], [read_json(f) for f in inputs])
+        figures.save(fig, stem)
+        return
+    domains = [w.domain, w.other_domain] if "other_domain" in w.keys() else [params.source] + list(params.targets)
+    files = iter(inputs.same_ruler)
+    same_ruler = {m: {d: read_json(next(files)) for d in domains} for m in params.labels}
     if name == "transfer_gap_figure":
-        same_ruler = {m: {d: read_json(f) for d, f in zip(figures.DOMAINS, pair)}
-                      for m, pair in zip(params.labels, _pairs(inputs.same_ruler))}
-        fig = figures.transfer_gap(params.labels, same_ruler)
+        fig = figures.transfer_gap(params.labels, same_ruler, params.source, list(params.targets), params.domains)
     elif name == "model_pair_figure":
-        same_ruler = {m: {d: read_json(f) for d, f in zip(figures.DOMAINS, pair)}
-                      for m, pair in zip(params.labels, _pairs(inputs.same_ruler))}
         cityscapes = {m: read_json(f) for m, f in zip(params.labels, inputs.cityscapes)}
-        fig = figures.model_pair(params.labels, same_ruler, cityscapes, params.models)
+        fig = figures.model_pair(params.labels, same_ruler, cityscapes, params.models, params.domains)
     else:
-        same_ruler = {d: read_json(f) for d, f in zip(figures.DOMAINS, inputs.same_ruler)}
-        label = params.labels[snakemake.wildcards.model]
+        label = params.labels[w.model]
+        pair = same_ruler[w.model]
         if name == "per_class_ap_figure":
             cityscapes = {p: read_json(f) for p, f in zip(params.rider_policies, inputs.cityscapes)}
-            fig = figures.per_class_ap(label, same_ruler, cityscapes)
+            fig = figures.per_class_ap(label, pair, cityscapes, params.domains, params.colors)
         elif name == "ap_by_size_figure":
-            shares = {d: figures.size_shares(read_json(f), d) for d, f in zip(figures.DOMAINS, inputs.ground_truth)}
-            fig = figures.ap_by_size(label, same_ruler, shares)
+            classes = figures.class_ids(figures.shared_classes(*pair.values()))
+            shares = {d: figures.size_shares(read_json(f), kind, classes)
+                      for d, f, kind in zip(domains, inputs.ground_truth, params.kinds)}
+            fig = figures.ap_by_size(label, pair, shares, params.domains, params.colors)
         else:
-            fig = figures.pr_curves(label, same_ruler)
+            fig = figures.pr_curves(label, pair, params.domains, params.colors)
     figures.save(fig, stem)
-
-
-def _pairs(files):
-    """[coco, cityscapes] per model, from the flat list the rule's input function gives."""
-    files = list(files)
-    return [files[i : i + 2] for i in range(0, len(files), 2)]
 
 
 workflow.run(snakemake, main)

@@ -1,4 +1,4 @@
-"""Run one model on one shard of a dataset."""
+"""Run one model on one shard of a domain."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ from segshift import inference, workflow
 
 def main(snakemake):
     weights = snakemake.config["models"][snakemake.wildcards.model]["weights"]
+    corrupted = list(snakemake.input.corrupted)
     inference.run_shard(
         inference.ShardJob(
             manifest=Path(snakemake.input.manifest),
@@ -24,6 +25,9 @@ def main(snakemake):
             on_bad_image=snakemake.params.on_bad_image,
             batch_size=snakemake.resources.batch_size,
             threads=snakemake.threads,
+            domain=snakemake.wildcards.domain,
+            corruption=snakemake.params.corruption,
+            corrupted_shard=Path(corrupted[0]) if corrupted else None,
         )
     )
 

@@ -1,27 +1,20 @@
-"""Write a dataset's image manifest and its COCO-format ground truth."""
+"""Write a dataset's image manifest and its COCO-format ground truth, by the dataset's kind."""
 
 import logging
 
 from segshift import workflow
-from segshift.datasets import DATASET_KINDS, cityscapes, coco
+from segshift.datasets import cityscapes, coco, coco_json
 
 
 def main(snakemake):
-    dataset = snakemake.wildcards.dataset
-    if DATASET_KINDS[dataset] == "coco":
-        n = coco.prepare(
-            snakemake.input.annotations,
-            snakemake.input.images,
-            snakemake.output.manifest,
-            snakemake.output.ground_truth,
-        )
+    dataset, kind, inputs, outputs = snakemake.wildcards.dataset, snakemake.params.kind, snakemake.input, snakemake.output
+    if kind == "coco":
+        n = coco.prepare(inputs.annotations, inputs.images, outputs.manifest, outputs.ground_truth, dataset=dataset)
+    elif kind == "cityscapes":
+        n = cityscapes.convert(inputs.images, inputs.ground_truth, outputs.manifest, outputs.ground_truth, dataset=dataset)
     else:
-        n = cityscapes.convert(
-            snakemake.input.images,
-            snakemake.input.ground_truth,
-            snakemake.output.manifest,
-            snakemake.output.ground_truth,
-        )
+        n = coco_json.prepare(inputs.annotations, inputs.images, outputs.manifest, outputs.ground_truth, dataset=dataset,
+                              category_mapping=snakemake.params.category_mapping)
     logging.info("%s: %d images", dataset, n)
 
 

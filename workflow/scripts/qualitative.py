@@ -1,4 +1,4 @@
-"""The qualitative panel of one dataset: ground truth and every model over the same images."""
+"""The qualitative panel of one domain: ground truth and every model over the same images."""
 
 from pathlib import Path
 
@@ -8,7 +8,8 @@ from segshift import qualitative, workflow
 def main(snakemake):
     params = snakemake.params
     qualitative.make(
-        snakemake.wildcards.dataset,
+        snakemake.wildcards.domain,
+        params.kind,
         snakemake.input.manifest,
         snakemake.input.ground_truth,
         {m: [f for f in snakemake.input.predictions if Path(f).parent.name == m] for m in params.labels},
@@ -17,6 +18,9 @@ def main(snakemake):
         count=params.qualitative_images,
         fixed_ids=params.qualitative_image_ids,
         stem=snakemake.output.png[: -len(".png")],
+        title=params.title,
+        corruption=params.corruption,
+        corrupted_files=list(snakemake.input.corrupted),
     )
 
 

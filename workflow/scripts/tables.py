@@ -1,4 +1,4 @@
-"""One metric table as CSV, Markdown and LaTeX."""
+"""One metric table as CSV, Markdown and LaTeX; which one is the output's name."""
 
 from pathlib import Path
 
@@ -8,13 +8,17 @@ from segshift.io import read_json
 
 def main(snakemake):
     metrics = [read_json(path) for path in snakemake.input]
-    name = Path(snakemake.output.csv).stem
+    params, name = snakemake.params, Path(snakemake.output.csv).stem
     if name == "coco_metrics":
-        tidy, layout = tables.coco_table(metrics, snakemake.params.labels, snakemake.params.score_threshold, snakemake.params.engine)
+        tidy, layout = tables.coco_table(metrics, params.labels, params.score_threshold, params.engine)
     elif name == "cityscapes_metrics":
-        tidy, layout = tables.cityscapes_table(metrics, snakemake.params.labels, snakemake.params.class_mapping, snakemake.params.engine)
+        tidy, layout = tables.cityscapes_table(metrics, params.labels, params.class_mapping, params.engine)
+    elif name == "transfer_gap":
+        tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source)
+    elif name == "transfer_matrix":
+        tidy, layout = tables.transfer_matrix(metrics, params.labels, params.domains)
     else:
-        tidy, layout = tables.transfer_gap_table(metrics, snakemake.params.labels)
+        tidy, layout = tables.robustness_table(metrics, params.labels, params.suites)
     tables.write(Path(snakemake.output.csv).with_suffix(""), tidy, layout)
 
 

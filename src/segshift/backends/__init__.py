@@ -19,6 +19,10 @@ BACKENDS: dict[str, str] = {
     "yolo_seg_export": "segshift.backends.yolo_seg",
 }
 
+# Exports with a fixed input size, run by the CPU runtime (LiteRT): they hold no GPU, and a
+# test size is applied by resampling the image rather than by the model's own resize.
+FIXED_INPUT = frozenset({"yolo_seg_export"})
+
 
 @dataclass
 class Instances:

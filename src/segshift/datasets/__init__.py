@@ -1,3 +1,7 @@
-"""Dataset preparation: COCO val2017 and Cityscapes val into one manifest + COCO-format ground truth."""
+"""Dataset preparation: each kind into one manifest + COCO-format ground truth.
 
-DATASET_KINDS = {"coco_val2017": "coco", "cityscapes_val": "cityscapes"}
+kinds: coco (COCO val2017), cityscapes (Cityscapes val, gtFine converted), coco_json (any
+images folder + COCO instances JSON, its categories mapped onto COCO's).
+"""
+
+KINDS = ("coco", "cityscapes", "coco_json")

@@ -22,7 +22,6 @@ from segshift.categories import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_NAME
 from segshift.errors import SegshiftError
 from segshift.io import atomic_path, write_json
 
-DATASET = "cityscapes_val"
 IMAGE_SUBDIR = "leftImg8bit/val"
 GT_SUBDIR = "gtFine/val"
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -32,14 +31,14 @@ CREDENTIAL_VARIABLES = ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD")
 _SUPERCATEGORY = {"person": "human", "rider": "human"}
 
 
-def list_frames(image_dir: str | Path) -> list[str]:
+def list_frames(image_dir: str | Path, dataset: str = "<cityscapes dataset>") -> list[str]:
     """Frame file names relative to leftImg8bit/val, sorted (city/city_seq_frame_leftImg8bit.png)."""
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
-        raise SegshiftError(f"Cityscapes image folder not found: {image_dir}; check datasets.{DATASET}.root")
+        raise SegshiftError(f"Cityscapes image folder not found: {image_dir}; check datasets.{dataset}.root")
     frames = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.glob(f"*/*{IMAGE_SUFFIX}"))
     if not frames:
-        raise SegshiftError(f"no *{IMAGE_SUFFIX} frames under {image_dir}; check datasets.{DATASET}.root")
+        raise SegshiftError(f"no *{IMAGE_SUFFIX} frames under {image_dir}; check datasets.{dataset}.root")
     return frames
 
 
@@ -86,7 +85,7 @@ def frame_annotations(instance_ids: np.ndarray, image_id: int, first_id: int) ->
 
 
 def convert(
-    image_dir: str | Path, gt_dir: str | Path, manifest_out: str | Path, ground_truth_out: str | Path
+    image_dir: str | Path, gt_dir: str | Path, manifest_out: str | Path, ground_truth_out: str | Path, *, dataset: str
 ) -> int:
     """Write the manifest and the COCO-format instances of Cityscapes val; return the frame count.
 
@@ -94,7 +93,7 @@ def convert(
     file-name order, stable for a given copy of the dataset.
     """
     image_dir, gt_dir = Path(image_dir), Path(gt_dir)
-    frames = list_frames(image_dir)
+    frames = list_frames(image_dir, dataset)
     images, annotations = [], []
     for image_id, frame in enumerate(frames, start=1):
         try:
@@ -129,7 +128,7 @@ def convert(
     }
     write_json(ground_truth_out, ground_truth, indent=None)
     table = pd.DataFrame([(im["id"], im["file_name"], im["width"], im["height"]) for im in images], columns=manifest.COLUMNS)
-    manifest.write(manifest_out, table, dataset=DATASET, image_dir=image_dir, gt_dir=gt_dir)
+    manifest.write(manifest_out, table, dataset=dataset, image_dir=image_dir, gt_dir=gt_dir)
     return len(frames)
 
 
@@ -142,7 +141,7 @@ def credentials_from_env() -> tuple[str, str] | None:
 
 
 MISSING_CREDENTIALS = (
-    "Cityscapes val is neither on disk nor downloadable: set datasets.cityscapes_val.root to an existing copy "
+    "Cityscapes val is neither on disk nor downloadable: set the cityscapes dataset's root to an existing copy "
     "(leftImg8bit/val and gtFine/val), or export CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD "
     "(an account from https://www.cityscapes-dataset.com/register/)"
 )

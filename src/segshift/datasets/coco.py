@@ -11,7 +11,6 @@ from segshift import manifest
 from segshift.errors import SegshiftError
 from segshift.io import atomic_path, read_json
 
-DATASET = "coco_val2017"
 IMAGE_SUBDIR = "val2017"
 ANNOTATION_FILE = "annotations/instances_val2017.json"
 
@@ -28,17 +27,10 @@ def load_annotations(path: str | Path) -> dict:
     return data
 
 
-def prepare(
-    annotation_file: str | Path,
-    image_dir: str | Path,
-    manifest_out: str | Path,
-    ground_truth_out: str | Path,
-) -> int:
-    """Write the manifest and a verbatim copy of the annotation file; return the image count."""
-    annotation_file, image_dir = Path(annotation_file), Path(image_dir)
-    data = load_annotations(annotation_file)
+def image_table(data: dict, annotation_file: Path, image_dir: Path, fix: str) -> pd.DataFrame:
+    """The manifest rows of an instances file; every image it lists must exist."""
     if not image_dir.is_dir():
-        raise SegshiftError(f"COCO image folder not found: {image_dir}; check datasets.{DATASET}.root")
+        raise SegshiftError(f"image folder not found: {image_dir}; {fix}")
     images = pd.DataFrame(
         [(im["id"], im["file_name"], im["width"], im["height"]) for im in data["images"]],
         columns=manifest.COLUMNS,
@@ -47,11 +39,23 @@ def prepare(
         raise SegshiftError(f"COCO annotation file {annotation_file} lists no images")
     for file_name in images["file_name"]:
         if not (image_dir / file_name).is_file():
-            raise SegshiftError(
-                f"image {image_dir / file_name} listed in {annotation_file} is missing; "
-                "unpack val2017.zip again or fix datasets.coco_val2017.root"
-            )
+            raise SegshiftError(f"image {image_dir / file_name} listed in {annotation_file} is missing; {fix}")
+    return images
+
+
+def prepare(
+    annotation_file: str | Path,
+    image_dir: str | Path,
+    manifest_out: str | Path,
+    ground_truth_out: str | Path,
+    *,
+    dataset: str,
+) -> int:
+    """Write the manifest and a verbatim copy of the annotation file; return the image count."""
+    annotation_file, image_dir = Path(annotation_file), Path(image_dir)
+    data = load_annotations(annotation_file)
+    images = image_table(data, annotation_file, image_dir, f"unpack val2017.zip again or fix datasets.{dataset}.root")
     with atomic_path(ground_truth_out) as tmp:
         shutil.copyfile(annotation_file, tmp)
-    manifest.write(manifest_out, images, dataset=DATASET, image_dir=image_dir)
+    manifest.write(manifest_out, images, dataset=dataset, image_dir=image_dir)
     return len(images)

@@ -10,13 +10,14 @@ import contextlib
 import copy
 import io
 import logging
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from segshift import predictions
-from segshift.categories import CITYSCAPES_ID_TO_NAME, COCO_NAME_TO_ID, SHARED_CLASSES
+from segshift.categories import CITYSCAPES_ID_TO_NAME, COCO_ID_TO_NAME, COCO_NAME_TO_ID
 from segshift.errors import SegshiftError
 
 log = logging.getLogger(__name__)
@@ -185,22 +186,37 @@ CITYSCAPES_TO_COCO = {
 }
 
 
-def shared_class_ground_truth(ground_truth: dict, domain: str) -> dict:
-    """Ground truth of the 7 shared classes with COCO category ids, for either domain."""
-    shared_ids = {COCO_NAME_TO_ID[name] for name in SHARED_CLASSES}
-    categories = [{"id": COCO_NAME_TO_ID[n], "name": n, "supercategory": "shared"} for n in SHARED_CLASSES]
-    if domain == "coco":
-        annotations = [a for a in ground_truth["annotations"] if a["category_id"] in shared_ids]
+def domain_classes(ground_truth: dict, kind: str) -> list[int]:
+    """The COCO category ids a dataset of this kind annotates."""
+    if kind == "cityscapes":
+        return sorted({COCO_NAME_TO_ID[CITYSCAPES_TO_COCO[CITYSCAPES_ID_TO_NAME[c["id"]]]] for c in ground_truth["categories"]})
+    return sorted(c["id"] for c in ground_truth["categories"])
+
+
+def shared_class_ground_truth(ground_truth: dict, kind: str, classes: list[int]) -> dict:
+    """Ground truth of `classes` (COCO ids) in COCO's taxonomy, for a dataset of any kind."""
+    keep = set(classes)
+    categories = [{"id": cid, "name": COCO_ID_TO_NAME[cid], "supercategory": "shared"} for cid in sorted(keep)]
+    if kind == "cityscapes":
+        to_coco = {cid: COCO_NAME_TO_ID[CITYSCAPES_TO_COCO[name]] for cid, name in CITYSCAPES_ID_TO_NAME.items()}
+        annotations = [{**a, "category_id": to_coco[a["category_id"]]} for a in ground_truth["annotations"]]
     else:
-        annotations = []
-        for a in ground_truth["annotations"]:
-            name = CITYSCAPES_TO_COCO[CITYSCAPES_ID_TO_NAME[a["category_id"]]]
-            annotations.append({**a, "category_id": COCO_NAME_TO_ID[name]})
+        annotations = ground_truth["annotations"]
+    annotations = [a for a in annotations if a["category_id"] in keep]
     return {**ground_truth, "annotations": annotations, "categories": categories}
 
 
-def same_ruler(ground_truth: dict, domain: str, frame: pd.DataFrame, image_ids: list[int], engine: str) -> dict[str, Any]:
-    """COCO-style AP on the 7 classes both datasets annotate, from predictions in COCO ids."""
-    gt = shared_class_ground_truth(ground_truth, domain)
-    ids = sorted(c["id"] for c in gt["categories"])
+def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: list[int], engine: str,
+               classes: list[int]) -> dict[str, Any]:
+    """COCO-style AP on `classes` (COCO ids, those the domain shares with the source), from predictions in COCO ids."""
+    gt = shared_class_ground_truth(ground_truth, kind, classes)
+    ids = sorted(classes)
     return evaluate(gt, frame[frame["category_id"].isin(ids)], image_ids, engine=engine, category_ids=ids, pr_curves=True)
+
+
+def mean_over(per_class: dict[str, dict], classes: list[str], metric: str = "AP") -> float:
+    """A summary number over some classes from per-class values: COCOeval's summary is the mean of
+    its classes' values (each class has the same IoU x recall grid), NaN/None left out."""
+    values = [per_class[c][metric] for c in classes if per_class[c][metric] is not None]
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
