@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -237,7 +238,7 @@ def test_a_domain_of_an_unknown_dataset_and_a_bad_source_are_refused():
 
 def coco_json_dataset(tmp_path, categories) -> dict:
     path = tmp_path / "instances.json"
-    path.write_text(yaml.safe_dump({"images": [], "annotations": [], "categories": categories}))
+    path.write_text(json.dumps({"images": [], "annotations": [], "categories": categories}))
     return {"kind": "coco_json", "images": str(tmp_path), "annotations": str(path)}
 
 

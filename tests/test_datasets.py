@@ -49,7 +49,8 @@ def synthetic_instance_ids() -> np.ndarray:
 
 def convert(root: Path, tmp_path: Path) -> tuple[dict, manifest.Manifest]:
     out = tmp_path / "out"
-    cityscapes.convert(root / "leftImg8bit" / "val", root / "gtFine" / "val", out / "manifest.parquet", out / "gt.json")
+    cityscapes.convert(root / "leftImg8bit" / "val", root / "gtFine" / "val", out / "manifest.parquet", out / "gt.json",
+                       dataset="cityscapes_val")
     return json.loads((out / "gt.json").read_text()), manifest.read(out / "manifest.parquet")
 
 
@@ -124,7 +125,7 @@ def test_converter_names_a_missing_ground_truth_file(tmp_path):
 
 def test_coco_manifest_and_ground_truth(shared_data, tmp_path):
     annotations = shared_data / "coco" / "annotations" / "instances_val2017.json"
-    n = coco.prepare(annotations, shared_data / "coco" / "val2017", tmp_path / "m.parquet", tmp_path / "gt.json")
+    n = coco.prepare(annotations, shared_data / "coco" / "val2017", tmp_path / "m.parquet", tmp_path / "gt.json", dataset="coco_val2017")
     assert n == 79
     table = manifest.read(tmp_path / "m.parquet")
     assert list(table.images.columns) == ["image_id", "file_name", "width", "height"]
@@ -140,7 +141,7 @@ def test_truncated_coco_annotations_give_one_line_naming_the_file(shared_data, t
     broken = tmp_path / "instances_val2017.json"
     broken.write_bytes((shared_data / "coco" / "annotations" / "instances_val2017.json").read_bytes()[:5000])
     with pytest.raises(SegshiftError) as e:
-        coco.prepare(broken, shared_data / "coco" / "val2017", tmp_path / "m.parquet", tmp_path / "gt.json")
+        coco.prepare(broken, shared_data / "coco" / "val2017", tmp_path / "m.parquet", tmp_path / "gt.json", dataset="coco_val2017")
     message = str(e.value)
     assert str(broken) in message and "truncated" in message and "\n" not in message
     assert not (tmp_path / "m.parquet").exists() and not (tmp_path / "gt.json").exists()
@@ -152,7 +153,8 @@ def test_missing_coco_image_is_named(shared_data, tmp_path):
     (images / "000000000139.jpg").unlink()
     with pytest.raises(SegshiftError, match="000000000139.jpg"):
         coco.prepare(
-            shared_data / "coco" / "annotations" / "instances_val2017.json", images, tmp_path / "m.parquet", tmp_path / "gt.json"
+            shared_data / "coco" / "annotations" / "instances_val2017.json", images, tmp_path / "m.parquet", tmp_path / "gt.json",
+            dataset="coco_val2017",
         )
 
 

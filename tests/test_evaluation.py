@@ -32,7 +32,7 @@ def coco_run(shared_data, yolo_weights, tmp_path_factory):
     """The real YOLOv8n-seg export's predictions on the 79 real COCO images, as two shards."""
     out = tmp_path_factory.mktemp("coco_run")
     coco_data.prepare(shared_data / "coco/annotations/instances_val2017.json", shared_data / "coco/val2017",
-                      out / "manifest.parquet", out / "gt.json")
+                      out / "manifest.parquet", out / "gt.json", dataset="coco_val2017")
     shards = []
     for shard, n in ((0, 40), (1, 39)):
         job = inference.ShardJob(
@@ -203,7 +203,7 @@ def assert_same_numbers(ours: dict, theirs: dict, tolerance=1e-9):
 def real_cityscapes_predictions(shared_data, yolo_weights, tmp_path):
     out = tmp_path / "cs"
     cityscapes_data.convert(shared_data / "cityscapes/leftImg8bit/val", shared_data / "cityscapes/gtFine/val",
-                            out / "manifest.parquet", out / "gt.json")
+                            out / "manifest.parquet", out / "gt.json", dataset="cityscapes_val")
     job = inference.ShardJob(manifest=out / "manifest.parquet", shard=0, images_per_shard=1, num_images=1,
                              model="yolov8n_seg", backend="yolo_seg_export", settings={}, weights=yolo_weights,
                              weights_sha256=None, output=out / "s.parquet")
@@ -352,7 +352,8 @@ def test_metric_stage_logs_unknown_categories_and_records_provenance(coco_run, t
     table = pd.concat([pd.read_parquet(s) for s in shards])
     assert len(table)
     with caplog.at_level(logging.INFO):
-        result = metrics.coco_metrics(shards, gt_path, engine="faster_coco_eval", score_threshold=0.25)
+        result = metrics.coco_metrics(shards, gt_path, engine="faster_coco_eval", score_threshold=0.25,
+                                      domain="coco_val2017")
     assert [p["file"] for p in result["provenance"]["predictions"]] == [str(s) for s in shards]
     assert result["provenance"]["settings"] == {"engine": "faster_coco_eval", "score_threshold": 0.25}
     assert result["counts"]["below_score_threshold"] > 0 and result["counts"]["images"] == 79

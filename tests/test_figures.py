@@ -41,15 +41,25 @@ def metrics():
     return same_ruler, {"none": cityscapes_metric(0.2), "two_wheeler": cityscapes_metric(0.25)}
 
 
+NAMES = {"coco_val2017": "COCO", "cityscapes_val": "Cityscapes"}
+COLORS = figures.domain_colors(list(NAMES), "coco_val2017")
+
+
 def test_every_figure_draws_with_missing_classes_and_saves_atomically(metrics, tmp_path):
     same_ruler, cityscapes = metrics
     labels = {"a": "Model A", "b": "Model B"}
+    shares = {d: {"small": 0.5, "medium": 0.3, "large": 0.2} for d in NAMES}
+    curves = {m: {"fog": {1: 0.4, 3: 0.3, 5: 0.2}, "gaussian_noise": {3: 0.1}} for m in labels}
     drawn = {
-        "per_class_ap": figures.per_class_ap("Model A", same_ruler, cityscapes),
-        "ap_by_size": figures.ap_by_size("Model A", same_ruler, {d: {"small": 0.5, "medium": 0.3, "large": 0.2} for d in figures.DOMAINS}),
-        "pr_curves": figures.pr_curves("Model A", same_ruler),
-        "transfer_gap": figures.transfer_gap(labels, {"a": same_ruler, "b": same_ruler}),
-        "model_pair": figures.model_pair(labels, {"a": same_ruler, "b": same_ruler}, {"a": cityscapes["none"], "b": cityscapes["none"]}, ["a", "b"]),
+        "per_class_ap": figures.per_class_ap("Model A", same_ruler, cityscapes, NAMES, COLORS),
+        "per_class_ap_no_protocol": figures.per_class_ap("Model A", same_ruler, {}, NAMES, COLORS),
+        "ap_by_size": figures.ap_by_size("Model A", same_ruler, shares, NAMES, COLORS),
+        "pr_curves": figures.pr_curves("Model A", same_ruler, NAMES, COLORS),
+        "transfer_gap": figures.transfer_gap(labels, {"a": same_ruler, "b": same_ruler}, "coco_val2017",
+                                             ["cityscapes_val"], NAMES),
+        "model_pair": figures.model_pair(labels, {"a": same_ruler, "b": same_ruler},
+                                         {"a": cityscapes["none"], "b": cityscapes["none"]}, ["a", "b"], NAMES),
+        "severity": figures.severity_curves(labels, "coco_c", {"a": 0.5, "b": 0.5}, curves, "mask AP"),
     }
     for name, fig in drawn.items():
         paths = figures.save(fig, tmp_path / name)
@@ -61,10 +71,21 @@ def test_every_figure_draws_with_missing_classes_and_saves_atomically(metrics, t
 
 def test_transfer_gap_bars_are_coco_minus_cityscapes(metrics):
     same_ruler, _ = metrics
-    fig = figures.transfer_gap({"a": "Model A"}, {"a": same_ruler})
+    same_ruler["cityscapes_val"]["results"]["segm"]["per_class"]["car"]["AP"] = 0.1
+    fig = figures.transfer_gap({"a": "Model A"}, {"a": same_ruler}, "coco_val2017", ["cityscapes_val"], NAMES)
     widths = [p.get_width() for p in fig.axes[0].patches]
-    assert widths[0] == pytest.approx(20.0)  # all classes: 50 - 30 points
+    # all classes: the mean over the 5 classes with ground truth on both sides, the same on each side
+    assert widths[0] == pytest.approx(50 - (4 * 30 + 10) / 5)
+    assert widths[SHARED_CLASSES.index("car") + 1] == pytest.approx(40.0)
     assert widths[SHARED_CLASSES.index("bus") + 1] == 0  # no ground truth on Cityscapes: no bar
+
+
+def test_severity_curves_start_at_the_clean_ap_and_follow_each_severity():
+    curves = {"a": {"fog": {1: 0.4, 3: 0.3}, "snow": {1: 0.2, 3: 0.1}}}
+    fig = figures.severity_curves({"a": "A"}, "s", {"a": 0.5}, curves, "AP")
+    fog, snow, mean = (ax.get_lines()[0] for ax in fig.axes[:3])
+    assert list(fog.get_xdata()) == [0, 1, 3] and list(fog.get_ydata()) == pytest.approx([50, 40, 30])
+    assert list(mean.get_ydata()) == pytest.approx([50, 30, 20])
 
 
 def test_size_shares_use_coco_area_buckets_and_skip_crowd():
@@ -79,7 +100,8 @@ def test_size_shares_use_coco_area_buckets_and_skip_crowd():
             {"id": 5, "image_id": 1, "category_id": 5, "area": 10, "iscrowd": 0},  # not a shared class
         ],
     }
-    assert figures.size_shares(gt, "coco_val2017") == pytest.approx({"small": 1 / 3, "medium": 1 / 3, "large": 1 / 3})
+    shared = [1, 2, 3, 4, 6, 7, 8]
+    assert figures.size_shares(gt, "coco", shared) == pytest.approx({"small": 1 / 3, "medium": 1 / 3, "large": 1 / 3})
 
 
 # Qualitative ---------------------------------------------------------------------------------------

@@ -23,12 +23,16 @@ from segshift.evaluation import cityscapes, coco
 pytestmark = pytest.mark.workflow
 
 MODELS = ["yolov8n_seg", "yolov8n_seg_nms50"]
+PAIRS = ["coco_val2017_vs_cityscapes_val", "coco_val2017_vs_cityscapes_val_half"]
 FIGURES = (
-    [f"results/figures/{m}/{f}" for m in MODELS for f in ("per_class_ap", "ap_by_size", "pr_curves")]
-    + ["results/figures/transfer_gap", "results/figures/model_pairs/yolov8n_seg_vs_yolov8n_seg_nms50"]
+    [f"results/figures/{m}/{p}/{f}" for m in MODELS for p in PAIRS for f in ("per_class_ap", "ap_by_size", "pr_curves")]
+    + ["results/figures/transfer_gap", "results/figures/corruptions/coco_val2017_c"]
+    + [f"results/figures/model_pairs/yolov8n_seg_vs_yolov8n_seg_nms50/{p}" for p in PAIRS]
 )
-PANELS = ["results/figures/qualitative/coco_val2017.png", "results/figures/qualitative/cityscapes_val.png"]
-TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap"]
+PANELS = [f"results/figures/qualitative/{d}.png"
+          for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017-gaussian_noise-5")]
+TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness"]
+CORRUPTED = [f"coco_val2017-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
 
 
 def planned_jobs(proc) -> list[dict]:
@@ -67,8 +71,8 @@ def changed(pipeline, tmp_path, edit) -> Path:
 # Numbers -----------------------------------------------------------------------------------------
 
 
-def shard_frame(work: Path, dataset: str, model: str):
-    files = sorted((work / "results/predictions" / dataset / model).glob("shard-*.parquet"))
+def shard_frame(work: Path, domain: str, model: str):
+    files = sorted((work / "results/predictions" / domain / model).glob("shard-*.parquet"))
     frame, metadata = predictions.read(files)
     return frame, predictions.covered_images(metadata)
 
@@ -121,20 +125,66 @@ def test_cityscapes_table_equals_the_official_evaluator(pipeline):
                     assert got.iloc[0] == pytest.approx(values[metric], abs=1e-9), (model, cls, metric)
 
 
-def test_transfer_gap_is_coco_minus_cityscapes_on_the_same_ruler(pipeline):
+def pycocotools_same_ruler(work: Path, domain: str, dataset: str, kind: str, model: str, classes: list[int]) -> dict:
+    frame, image_ids = shard_frame(work, domain, model)
+    gt = json.loads((work / f"resources/datasets/{dataset}/ground_truth.json").read_text())
+    return coco.same_ruler(gt, kind, frame, image_ids, "pycocotools", classes)["segm"]
+
+
+def test_transfer_gap_compares_the_same_classes_on_both_domains(pipeline):
     work, _ = pipeline
     table = pd.read_csv(work / "results/tables/transfer_gap.csv")
+    shared = [1, 2, 3, 4, 6, 7, 8]  # the classes Cityscapes annotates, in COCO ids
     for model in MODELS:
-        values = {}
-        for dataset in ("coco_val2017", "cityscapes_val"):
-            frame, image_ids = shard_frame(work, dataset, model)
-            gt = json.loads((work / f"resources/datasets/{dataset}/ground_truth.json").read_text())
-            domain = "coco" if dataset == "coco_val2017" else "cityscapes"
-            values[dataset] = coco.same_ruler(gt, domain, frame, image_ids, "pycocotools")["segm"]["summary"]["AP"]
-        rows = table[(table.model == model) & (table.iou_type == "segm") & (table.category == "all") & (table.metric == "AP")]
-        by_dataset = rows.set_index("dataset")["value"]
-        assert by_dataset["coco_val2017"] == pytest.approx(values["coco_val2017"], abs=1e-9)
-        assert by_dataset["cityscapes_val"] == pytest.approx(values["cityscapes_val"], abs=1e-9)
+        source = pycocotools_same_ruler(work, "coco_val2017", "coco_val2017", "coco", model, shared)["per_class"]
+        for domain in ("cityscapes_val", "cityscapes_val_half"):
+            target = pycocotools_same_ruler(work, domain, "cityscapes_val", "cityscapes", model, shared)["per_class"]
+            both = [c for c in target if target[c]["AP"] is not None and not np.isnan(target[c]["AP"])]
+            assert both == ["person", "car"]  # the frame has no other class of at least one instance
+            rows = table[(table.model == model) & (table.domain == domain) & (table.iou_type == "segm") & (table.metric == "AP")]
+            row = rows.set_index("category")
+            assert row.at["all", "source_value"] == pytest.approx(np.mean([source[c]["AP"] for c in both]), abs=1e-9)
+            assert row.at["all", "domain_value"] == pytest.approx(np.mean([target[c]["AP"] for c in both]), abs=1e-9)
+            assert row.at["car", "gap"] == pytest.approx(source["car"]["AP"] - target["car"]["AP"], abs=1e-9)
+
+
+def test_gaussian_noise_lowers_coco_mask_ap_by_pycocotools_on_the_same_parquet(pipeline):
+    work, _ = pipeline
+    gt = json.loads((work / "resources/datasets/coco_val2017/ground_truth.json").read_text())
+    ids = sorted(c["id"] for c in gt["categories"])
+    for model in MODELS:
+        clean = pycocotools_same_ruler(work, "coco_val2017", "coco_val2017", "coco", model, ids)["summary"]["AP"]
+        noisy = pycocotools_same_ruler(work, "coco_val2017-gaussian_noise-5", "coco_val2017", "coco", model, ids)
+        assert noisy["summary"]["AP"] < clean - 0.15, (model, clean, noisy["summary"]["AP"])
+        matrix = pd.read_csv(work / "results/tables/transfer_matrix.csv")
+        got = matrix[(matrix.model == model) & (matrix.domain == "coco_val2017-gaussian_noise-5") & (matrix.protocol == "coco")
+                     & (matrix.iou_type == "segm") & (matrix.category == "all") & (matrix.metric == "AP")]
+        assert got["value"].item() == pytest.approx(noisy["summary"]["AP"], abs=1e-9)
+        assert got[["corruption", "severity"]].values.tolist() == [["gaussian_noise", 5]]
+
+
+def test_robustness_table_is_the_mean_over_corruption_domains(pipeline):
+    work, _ = pipeline
+    matrix = pd.read_csv(work / "results/tables/transfer_matrix.csv")
+    robustness = pd.read_csv(work / "results/tables/robustness.csv")
+    for model in MODELS:
+        ap = matrix[(matrix.model == model) & (matrix.protocol == "same_ruler") & (matrix.iou_type == "segm")
+                    & (matrix.category == "all") & (matrix.metric == "AP")].set_index("domain")["value"]
+        rows = robustness[(robustness.model == model) & (robustness.protocol == "same_ruler") & (robustness.iou_type == "segm")]
+        by_metric = rows[rows.corruption.isin(["all", "none"]) & rows.severity.isin(["all", "0"])].set_index("metric")["value"]
+        assert by_metric["mPC"] == pytest.approx(np.mean([ap[d] for d in CORRUPTED]), abs=1e-12)
+        assert by_metric["rPC"] == pytest.approx(by_metric["mPC"] / ap["coco_val2017"], abs=1e-12)
+
+
+def test_test_size_and_corruptions_change_what_the_model_sees(pipeline):
+    work, _ = pipeline
+    for model in MODELS:
+        full, _ = shard_frame(work, "cityscapes_val", model)
+        half, _ = shard_frame(work, "cityscapes_val_half", model)
+        meta = predictions.read_metadata(next((work / f"results/predictions/cityscapes_val_half/{model}").glob("*.parquet")))
+        assert meta["resampled_to"] == [64, 128] and meta["domain"] == "cityscapes_val_half"
+        assert len(full) != len(half) or not np.allclose(np.stack(full.bbox), np.stack(half.bbox))
+        assert set(half.height) == {128} and set(half.width) == {256}  # masks stay on the original pixel grid
 
 
 # Figures and report --------------------------------------------------------------------------------
@@ -174,7 +224,7 @@ def test_report_holds_every_figure_and_table(pipeline):
         assert Path(path).with_suffix(".png").name in html, path
     for table in TABLES:
         assert f"{table}.csv" in html
-    for category in ("COCO", "Cityscapes", "Transfer", "Qualitative"):
+    for category in ("Tables", "Transfer", "Robustness", "Qualitative"):
         assert category in html
 
 
@@ -272,10 +322,10 @@ def test_a_lost_shard_plans_only_that_shard_and_its_downstream(pipeline, tmp_pat
     (scratch / "results/metrics/cityscapes_val/yolov8n_seg/same_ruler.json").unlink()
     jobs = dry_run(scratch, config)
     infer = [j for j in jobs if j["rule"] == "infer"]
-    assert [(j["wildcards"]["dataset"], j["wildcards"]["model"], j["wildcards"]["shard"]) for j in infer] == [
+    assert [(j["wildcards"]["domain"], j["wildcards"]["model"], j["wildcards"]["shard"]) for j in infer] == [
         ("coco_val2017", "yolov8n_seg", "00001")
     ]
-    metrics = {(j["rule"], j["wildcards"]["dataset"], j["wildcards"]["model"]) for j in jobs if j["rule"].endswith("_metrics")}
+    metrics = {(j["rule"], j["wildcards"]["domain"], j["wildcards"]["model"]) for j in jobs if j["rule"].endswith("_metrics")}
     assert metrics == {
         ("coco_metrics", "coco_val2017", "yolov8n_seg"),
         ("same_ruler_metrics", "coco_val2017", "yolov8n_seg"),
@@ -307,5 +357,77 @@ def test_one_model_can_be_run_or_rerun_alone(pipeline, tmp_path):
 
     jobs = dry_run(work, config, "model_yolov8n_seg", "--forcerun", "infer")
     infer = [j for j in jobs if j["rule"] == "infer"]
-    assert len(infer) == 3  # two COCO shards and the Cityscapes one
+    assert len(infer) == 2 + 1 + 1 + 2 * len(CORRUPTED)  # COCO, the Cityscapes frame at two sizes, corruptions
+    assert not {j["rule"] for j in jobs} & {"corrupt"}  # the cached corrupted images are reused
     assert {j["wildcards"].get("model") for j in jobs if j["wildcards"]} == {"yolov8n_seg"}
+
+
+def test_adding_a_severity_runs_only_that_domains_jobs(pipeline, tmp_path):
+    work, _ = pipeline
+    config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[1, 3, 5]))
+    jobs = dry_run(work, config)
+    new = {"coco_val2017-gaussian_noise-1", "coco_val2017-fog-1"}
+    for rule in ("corrupt", "infer", "same_ruler_metrics", "coco_metrics"):
+        planned = [j for j in jobs if j["rule"] == rule]
+        assert planned, rule
+        assert all(j["wildcards"].get("domain", "coco_val2017-" + j["wildcards"].get("corruption", "") + "-"
+                                      + j["wildcards"].get("severity", "")) in new for j in planned), rule
+    # What shows every domain or the suite is redrawn; nothing that shows only other domains is.
+    assert {j["rule"] for j in jobs} - {"corrupt", "infer", "same_ruler_metrics", "coco_metrics"} == {
+        "transfer_matrix_table", "robustness_table", "corruption_figure"}
+
+
+def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_path):
+    work, _ = pipeline
+    config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[5]))
+    jobs = dry_run(work, config)
+    assert not {j["rule"] for j in jobs} & {"infer", "corrupt", "same_ruler_metrics", "coco_metrics"}
+    assert {j["rule"] for j in jobs} == {"transfer_matrix_table", "robustness_table", "corruption_figure"}
+
+
+def test_adding_a_test_size_domain_plans_only_that_domain(pipeline, tmp_path):
+    work, _ = pipeline
+    config = changed(pipeline, tmp_path,
+                     lambda c: c["domains"].update(cityscapes_val_quarter={"dataset": "cityscapes_val", "test_size": [32, 64]}))
+    jobs = dry_run(work, config)
+    infer = [j for j in jobs if j["rule"] == "infer"]
+    assert len(infer) == 2 and {j["wildcards"]["domain"] for j in infer} == {"cityscapes_val_quarter"}
+    metrics = [j for j in jobs if j["rule"].endswith("_metrics")]
+    assert metrics and {j["wildcards"]["domain"] for j in metrics} == {"cityscapes_val_quarter"}
+    figures = [j for j in jobs if j["rule"].endswith("_figure") and "other_domain" in j["wildcards"]]
+    assert figures and all(j["wildcards"]["other_domain"] == "cityscapes_val_quarter" for j in figures)
+
+
+def test_a_coco_json_domain_runs_end_to_end(shared_data, yolo_model, tmp_path):
+    """A street-scene set exported as a COCO JSON: here 4 real COCO images with renamed categories."""
+    data = json.loads((shared_data / "coco/annotations/instances_val2017.json").read_text())
+    images = sorted(data["images"], key=lambda im: im["file_name"])[:4]
+    ids = {im["id"] for im in images}
+    renamed = {c["id"]: {"person": "pedestrian", "car": "automobile"}.get(c["name"], c["name"]) for c in data["categories"]}
+    mine = {
+        "images": images,
+        "annotations": [{**a, "category_id": 1000 + a["category_id"]} for a in data["annotations"] if a["image_id"] in ids],
+        "categories": [{"id": 1000 + c["id"], "name": renamed[c["id"]]} for c in data["categories"]],
+    }
+    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    config = write_config(tmp_path / "c.yaml", {
+        "datasets": {
+            "coco_val2017": {"kind": "coco", "root": str(shared_data / "coco"), "max_images": 4},
+            "streets": {"kind": "coco_json", "images": str(shared_data / "coco/val2017"),
+                        "annotations": str(tmp_path / "mine.json"),
+                        "category_mapping": {"pedestrian": "person", "automobile": "car", "dog": "dog"}},
+        },
+        "domains": {"coco_val2017": {"dataset": "coco_val2017"}, "streets": {"dataset": "streets"}},
+        "models": yolo_model,
+        "report": {"qualitative_images": 1},
+    })
+    snakemake(tmp_path, "--cores", "2", configfile=config, check=True)
+    source = json.loads((tmp_path / "results/metrics/coco_val2017/yolov8n_seg/same_ruler.json").read_text())
+    streets = json.loads((tmp_path / "results/metrics/streets/yolov8n_seg/same_ruler.json").read_text())
+    assert sorted(streets["results"]["segm"]["per_class"]) == ["car", "dog", "person"]
+    for cls in ("person", "car", "dog"):  # the same images and predictions: the same per-class AP
+        assert streets["results"]["segm"]["per_class"][cls] == source["results"]["segm"]["per_class"][cls]
+    gap = pd.read_csv(tmp_path / "results/tables/transfer_gap.csv")
+    assert (gap[gap.domain == "streets"]["gap"].dropna() == 0).all()
+    assert (tmp_path / "results/figures/yolov8n_seg/coco_val2017_vs_streets/per_class_ap.png").is_file()
+    assert (tmp_path / "results/figures/qualitative/streets.png").is_file()
