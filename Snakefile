@@ -20,6 +20,7 @@ include: "rules/data.smk"
 include: "rules/infer.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
 
 
 rule all:

@@ -1,10 +1,12 @@
 """Snakemake's planning time on a full-size experiment: 5,000 COCO + 500 Cityscapes images,
-4 models, the default shard size, from generated manifests (no images needed).
+4 models, the default shard size, from generated manifests (no images needed); with --suite,
+2 models and the 15 benchmark corruptions x 5 severities on both datasets (152 domains).
 
 Times `snakemake -n` on the empty results tree (the whole DAG) and on a complete one (the no-op
 rerun a researcher pays after every small change), median of several runs.
 
     python benchmarks/dag.py --repeats 3
+    python benchmarks/dag.py --suite --repeats 3
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ MODELS = {
     "maskrcnn_v2": {"backend": "torchvision", "architecture": "maskrcnn_resnet50_fpn_v2"},
 }
 # A stage per rule, so the generated outputs get mtimes in DAG order.
-STAGES = ["prepare_dataset", "infer", "coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "coco_table",
-          "cityscapes_table", "transfer_gap_table", "per_class_ap_figure", "ap_by_size_figure", "pr_curves_figure",
-          "transfer_gap_figure", "model_pair_figure", "qualitative"]
+STAGES = ["prepare_dataset", "corrupt", "infer", "coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "coco_table",
+          "cityscapes_table", "transfer_gap_table", "transfer_matrix_table", "robustness_table", "per_class_ap_figure",
+          "ap_by_size_figure", "pr_curves_figure", "transfer_gap_figure", "model_pair_figure", "corruption_figure",
+          "qualitative"]
 
 
-def setup(work: Path) -> Path:
+def setup(work: Path, suite: bool) -> Path:
     coco, cityscapes = work / "data/coco", work / "data/cityscapes"
     (coco / "val2017").mkdir(parents=True)
     (coco / "annotations").mkdir()
@@ -57,14 +60,18 @@ def setup(work: Path) -> Path:
     weights = work / "weights"
     weights.mkdir()
     models = {}
-    for name, entry in MODELS.items():
+    for name, entry in list(MODELS.items())[: 2 if suite else None]:
         (weights / name).write_bytes(name.encode())
         models[name] = {**entry, "weights": {"path": str(weights / name)}}
     config = {
-        "datasets": {"coco_val2017": {"root": str(coco)}, "cityscapes_val": {"root": str(cityscapes)}},
+        "datasets": {"coco_val2017": {"kind": "coco", "root": str(coco)},
+                     "cityscapes_val": {"kind": "cityscapes", "root": str(cityscapes)}},
         "models": models,
         "report": {"model_pairs": [["mask_rcnn_R50_FPN_3x", "pointrend_R50_FPN_3x"]]},
     }
+    if suite:
+        config["corruption_suites"] = {f"{d}_c": {"domain": d, "corruptions": "benchmark", "severities": [1, 2, 3, 4, 5]}
+                                       for d in ("coco_val2017", "cityscapes_val")}
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -103,16 +110,18 @@ def fill(work: Path, config: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--suite", action="store_true", help="2 models, 15 corruptions x 5 severities on both datasets")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="segshift-dag-") as tmp:
         work = Path(tmp)
-        config = setup(work)
+        config = setup(work, args.suite)
         full_s, out = median_time(lambda: dry_run(work, config), args.repeats)
         jobs = re.search(r"\ntotal\s+(\d+)", out)
         created = fill(work, config)
         noop_s, out = median_time(lambda: dry_run(work, config), args.repeats)
         assert "Nothing to be done" in out, out[-2000:]
-    print(f"\nsnakemake -n, 5000 COCO + 500 Cityscapes images, {len(MODELS)} models, images_per_shard 50")
+    what = "2 models, 152 domains (15 corruptions x 5 severities of each)" if args.suite else f"{len(MODELS)} models"
+    print(f"\nsnakemake -n, 5000 COCO + 500 Cityscapes images, {what}, images_per_shard 50")
     print(f"  whole DAG ({jobs.group(1) if jobs else '?'} jobs)     {full_s:8.2f} s")
     print(f"  no-op rerun ({created} outputs present) {noop_s:8.2f} s")
 

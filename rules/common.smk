@@ -435,13 +435,16 @@ def figure_model_labels(wildcards):
 
 
 def figure_domain_labels(wildcards):
-    return {d: domain_label(d) for d in DOMAINS}
+    return {d: domain_label(d) for d in figure_domains(wildcards)}
 
 
 def figure_domain_colors(wildcards):
+    """Stable: by place in the config, declared domains before those a suite expands."""
     from segshift import figures
 
-    return figures.domain_colors(DOMAINS, SOURCE)
+    order = sorted(DOMAINS, key=lambda d: config["domains"][d]["suite"] is not None)
+    colors = figures.domain_colors(order, SOURCE)
+    return {d: colors[d] for d in figure_domains(wildcards)}
 
 
 def model_label(wildcards):
@@ -562,6 +565,13 @@ def model_outputs(model):
         return out
 
     return files
+
+
+def export_files(wildcards):
+    """snakemake export: every (domain, model)'s predictions and each domain's ground truth."""
+    return [f"results/exports/{d}/{m}.json" for d in DOMAINS for m in MODELS] + [
+        f"results/exports/{d}/ground_truth.json" for d in DOMAINS
+    ]
 
 
 def final_outputs(wildcards):

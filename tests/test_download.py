@@ -90,6 +90,7 @@ def coco_download_config(url: str, images_zip: Path, annotations_zip: Path, yolo
     return {
         "datasets": {
             "coco_val2017": {
+                "kind": "coco",
                 "download": {
                     "images": {"url": f"{url}/{images_zip.name}", "sha256": images_sha or sha256(images_zip)},
                     "annotations": {"url": f"{url}/{annotations_zip.name}", "sha256": sha256(annotations_zip)},
@@ -113,7 +114,7 @@ def test_coco_rules_download_verify_unpack_and_prepare(http_root, shared_data, y
     assert len(table.images) == 2
     assert (work / "resources/coco_val2017/val2017" / table.images["file_name"][0]).is_file()
     assert (work / "resources/downloads/coco_val2017/images.zip").read_bytes() == images_zip.read_bytes()
-    assert (work / "logs/download_coco/images.log").is_file()
+    assert (work / "logs/download_coco/coco_val2017/images.log").is_file()
 
 
 @pytest.mark.workflow
@@ -132,7 +133,7 @@ def test_download_rule_rejects_a_wrong_checksum_and_leaves_no_file(http_root, sh
 
 @pytest.mark.workflow
 def test_missing_cityscapes_credentials_stop_the_run_before_any_job(yolo_model, tmp_path):
-    config = write_config(tmp_path / "c.yaml", {"datasets": {"cityscapes_val": {"root": None}}, "models": yolo_model})
+    config = write_config(tmp_path / "c.yaml", {"datasets": {"cityscapes_val": {"kind": "cityscapes", "root": None}}, "models": yolo_model})
     proc = snakemake(
         tmp_path, "--cores", "1", configfile=config, env={"CITYSCAPES_USERNAME": "", "CITYSCAPES_PASSWORD": ""}
     )
@@ -145,7 +146,7 @@ def test_missing_cityscapes_credentials_stop_the_run_before_any_job(yolo_model, 
 @pytest.mark.workflow
 def test_credentials_are_never_printed_or_logged(yolo_model, tmp_path):
     secret = "pa55-w0rd-never-shown"
-    config = write_config(tmp_path / "c.yaml", {"datasets": {"cityscapes_val": {"root": None}}, "models": yolo_model})
+    config = write_config(tmp_path / "c.yaml", {"datasets": {"cityscapes_val": {"kind": "cityscapes", "root": None}}, "models": yolo_model})
     proc = snakemake(
         tmp_path, "-n", "-p", "--verbose", configfile=config,
         env={"CITYSCAPES_USERNAME": "someone", "CITYSCAPES_PASSWORD": secret},

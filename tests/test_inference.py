@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -31,7 +33,8 @@ def coco_copy(shared_data, tmp_path) -> Path:
 
 
 def prepare(root: Path, out: Path) -> Path:
-    coco.prepare(root / "annotations" / "instances_val2017.json", root / "val2017", out / "manifest.parquet", out / "gt.json")
+    coco.prepare(root / "annotations" / "instances_val2017.json", root / "val2017", out / "manifest.parquet", out / "gt.json",
+                 dataset="coco_val2017")
     return out / "manifest.parquet"
 
 
@@ -125,7 +128,7 @@ def cmdline(pid: int) -> str:
 def test_sigkill_mid_shard_leaves_no_file_and_the_rerun_gives_the_uninterrupted_numbers(shared_data, yolo_model, pipeline, tmp_path):
     config = write_config(
         tmp_path / "c.yaml",
-        {"datasets": {"coco_val2017": {"root": str(shared_data / "coco")}}, "images_per_shard": 79, "models": yolo_model},
+        {"datasets": {"coco_val2017": {"kind": "coco", "root": str(shared_data / "coco")}}, "images_per_shard": 79, "models": yolo_model},
     )
     snakemake(tmp_path, "--cores", "1", "resources/datasets/coco_val2017/manifest.parquet", configfile=config, check=True)
     target = "results/predictions/coco_val2017/yolov8n_seg/shard-00000-of-00001.parquet"
@@ -211,3 +214,24 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     assert gpu.visible_gpus() == []
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert gpu.visible_gpus(count=2) == ["0", "1"]
+
+
+def test_a_gpu_model_without_a_gpu_runs_on_the_cpu_and_says_so(coco_copy, tmp_path, caplog):
+    """What --resources gpu=2 does on a machine without a GPU: the documented CPU fallback, not a hang."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    table = prepare(coco_copy, tmp_path)
+    job = inference.ShardJob(
+        manifest=table, shard=0, images_per_shard=1, num_images=1, model="tv", backend="torchvision",
+        settings={"architecture": "maskrcnn_resnet50_fpn", "score_floor": 0.5}, weights=None, weights_sha256=None,
+        output=tmp_path / "tv.parquet", test_size=[160, 256], threads=2,
+    )
+    with caplog.at_level(logging.WARNING):
+        inference.run_shard(job)
+    assert "no CUDA GPU is visible" in caplog.text and "runs on the CPU" in caplog.text
+    assert predictions.read_metadata(job.output)["device"] == "cpu"
+    with pytest.raises(SegshiftError, match="torch sees no CUDA GPU"):
+        inference.run_shard(dataclasses.replace(job, device="cuda", output=tmp_path / "cuda.parquet"))
+    assert not (tmp_path / "cuda.parquet").exists()

@@ -65,10 +65,14 @@ def _check_severity(severity: int, key: str) -> None:
 
 
 def default_source(config: dict, domains: dict[str, dict]) -> str:
-    for name, domain in domains.items():
-        if config["datasets"][domain["dataset"]]["kind"] == "coco" and not domain["corruption"]:
+    """The first clean domain of a coco dataset; else the first clean domain."""
+    clean = [name for name, domain in domains.items() if not domain["corruption"]]
+    for name in clean:
+        if config["datasets"][domains[name]["dataset"]]["kind"] == "coco":
             return name
-    raise DomainError("config: no source domain: set source to a domain name (no clean domain of a coco dataset to default to)")
+    if not clean:
+        raise DomainError("config: no clean domain to be the source: add one under domains and name it in source")
+    return clean[0]
 
 
 def kind(config: dict, domain: str) -> str:

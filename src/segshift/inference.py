@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -103,13 +104,20 @@ def shard_images(job: ShardJob) -> tuple[manifest.Manifest, list[tuple[int, str,
 @contextlib.contextmanager
 def _device(requested: str, backend: str):
     """The torch device for this job, holding a GPU lease while it runs."""
-    wants_cuda = requested == "cuda" or (requested == "auto" and backend not in backends.FIXED_INPUT and torch.cuda.is_available())
-    if not wants_cuda:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SegshiftError("device cuda was asked for but torch sees no CUDA GPU; use device auto or cpu")
+    if requested == "cpu" or backend in backends.FIXED_INPUT:
         yield "cpu"
         return
     if not torch.cuda.is_available():
-        raise SegshiftError("device cuda was asked for but torch sees no CUDA GPU; use device auto or cpu")
-    with gpu.acquire() as lease:
+        # The documented fallback: the job runs, on the CPU, and says so (--resources gpu=N
+        # only tells Snakemake how many GPU jobs to run at once; it finds no GPU for them).
+        log.warning("no CUDA GPU is visible (torch %s, CUDA_VISIBLE_DEVICES=%s): the %s model runs on the CPU, "
+                    "about 100x slower; install a CUDA build of torch or run on a GPU node",
+                    torch.__version__, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), backend)
+        yield "cpu"
+        return
+    with gpu.acquire(timeout=float(os.environ.get("SEGSHIFT_GPU_WAIT", 1800))) as lease:
         log.info("using GPU %s (cuda:%d)", lease.physical_id, lease.index)
         torch.cuda.set_device(lease.index)
         yield f"cuda:{lease.index}"

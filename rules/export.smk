@@ -1,0 +1,38 @@
+# On request (snakemake export): predictions as COCO results JSON, next to the ground truth
+# they are scored against (COCO category ids), for pycocotools, hotcoco, detectron2, FiftyOne.
+
+
+rule export_predictions:
+    input:
+        prediction_shards,
+    output:
+        "results/exports/{domain}/{model}.json",
+    log:
+        "logs/export/{domain}/{model}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../workflow/scripts/export.py"
+
+
+rule export_ground_truth:
+    input:
+        ground_truth=domain_ground_truth,
+        source_ground_truth=source_ground_truth,
+    output:
+        "results/exports/{domain}/ground_truth.json",
+    log:
+        "logs/export/{domain}/ground_truth.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        kind=domain_kind,
+        source_kind=source_kind,
+    script:
+        "../workflow/scripts/export.py"
+
+
+rule export:
+    input:
+        export_files,
+    localrule: True
