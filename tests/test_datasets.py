@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cityscapesscripts.evaluation.instances2dict import instances2dict
 from PIL import Image
@@ -67,14 +68,20 @@ def assert_matches_cityscapesscripts(ground_truth: dict, gt_dir: Path) -> int:
             for inst in insts
         )
         ours = [a for a in ground_truth["annotations"] if a["image_id"] == image["id"]]
-        got = sorted(
-            (a["cityscapes_instance_id"], a["category_id"], a["area"], bool(a["iscrowd"])) for a in ours
-        )
+        # A group region is one crowd annotation per connected component: sum them up again.
+        by_id = {}
+        for a in ours:
+            entry = by_id.setdefault(a["cityscapes_instance_id"], [a["category_id"], 0, bool(a["iscrowd"])])
+            entry[1] += a["area"]
+        got = sorted((k, *v) for k, v in by_id.items())
         assert got == expected
         pixels = np.array(Image.open(path))
         for a in ours:
             decoded = masks.decode([a["segmentation"]])[0]
-            np.testing.assert_array_equal(decoded, pixels == a["cityscapes_instance_id"])
+            if a["iscrowd"]:
+                assert (pixels[decoded] == a["cityscapes_instance_id"]).all()
+            else:
+                np.testing.assert_array_equal(decoded, pixels == a["cityscapes_instance_id"])
             assert a["area"] == decoded.sum()
             ys, xs = np.nonzero(decoded)
             assert a["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
@@ -176,3 +183,41 @@ def test_a_quick_run_shares_its_first_shards_with_the_full_run():
     assert quick[0] == full[0] and quick[1] == full[1]
     assert quick[2] != full[2]  # the partial last shard differs, and its image count says so
     assert manifest.shard_name(2, manifest.num_shards(5000, 50)) == "shard-00002-of-00100"
+
+
+def test_each_group_component_is_its_own_crowd_region(tmp_path):
+    """Two person groups at the two edges of a frame are two crowd regions, not one box over the frame."""
+    ids = np.zeros((160, 512), dtype=np.uint16)
+    ids[100:140, 0:20] = 24
+    ids[100:140, 492:512] = 24
+    ids[20:80, 200:240] = 24000
+    root = tmp_path / "cityscapes"
+    make_cityscapes_frame(root, "lindau", "lindau_000001_000019", ids)
+    ground_truth, _ = convert(root, tmp_path)
+    crowd = sorted(a["bbox"] for a in ground_truth["annotations"] if a["iscrowd"])
+    assert crowd == [[0, 100, 20, 40], [492, 100, 20, 40]]
+    assert assert_matches_cityscapesscripts(ground_truth, root / "gtFine" / "val") == 3
+
+
+def test_a_false_positive_between_groups_counts_for_boxes_as_for_masks(tmp_path):
+    from segshift.evaluation import coco as coco_eval
+
+    ids = np.zeros((160, 512), dtype=np.uint16)
+    ids[100:140, 0:20] = 24
+    ids[100:140, 492:512] = 24
+    ids[20:80, 200:240] = 24000
+    root = tmp_path / "cityscapes"
+    make_cityscapes_frame(root, "lindau", "lindau_000001_000019", ids)
+    ground_truth, _ = convert(root, tmp_path)
+    person = masks.encode((ids == 24000)[None])[0]
+    fp = np.zeros_like(ids, dtype=bool)
+    fp[100:140, 300:320] = True  # 280 px from either group
+    fp_rle = masks.encode(fp[None])[0]
+    frame = pd.DataFrame({
+        "image_id": [1, 1], "category_id": [1, 1], "score": np.array([0.9, 0.95], dtype=np.float32),
+        "bbox": [np.array([200, 20, 40, 60], np.float32), np.array([300, 100, 20, 40], np.float32)],
+        "counts": [person["counts"], fp_rle["counts"]], "height": [160, 160], "width": [512, 512],
+    })
+    result = coco_eval.same_ruler(ground_truth, "cityscapes", frame, [1], "pycocotools", [1, 2, 3, 4, 6, 7, 8])
+    bbox, segm = (result[k]["per_class"]["person"]["AP"] for k in ("bbox", "segm"))
+    assert bbox == pytest.approx(segm) and bbox < 0.6  # the false positive is not swallowed by a crowd box

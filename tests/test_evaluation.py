@@ -20,6 +20,8 @@ from pycocotools.cocoeval import COCOeval
 
 import cityscapes_cases
 from segshift import inference, masks, metrics, predictions
+from segshift.backends import Instances
+from segshift.errors import SegshiftError
 from segshift.datasets import cityscapes as cityscapes_data
 from segshift.datasets import coco as coco_data
 from segshift.evaluation import cityscapes, cityscapes_fast, coco
@@ -227,6 +229,27 @@ def test_cityscapes_stage_equals_the_official_evaluator_on_the_real_frame(shared
                 "mean": {k: np.nan if v is None else v for k, v in result["results"]["mean"].items()}}
         assert_same_numbers(ours, theirs)
         assert result["results"]["per_class"]["car"]["AP"] > 0  # the frame's two large cars are found
+
+
+def test_a_mask_of_the_wrong_size_is_a_one_line_error_naming_file_image_and_sizes(shared_data, yolo_weights, tmp_path):
+    out = real_cityscapes_predictions(shared_data, yolo_weights, tmp_path)
+    frame, metadata = predictions.read([out / "s.parquet"])
+    transposed = frame.assign(height=frame["width"], width=frame["height"])
+    results = [(1, Instances(category_id=transposed.category_id.to_numpy(), score=transposed.score.to_numpy(),
+                             bbox=np.stack(transposed.bbox), segmentation=[predictions.rle(r) for r in transposed.itertuples()]))]
+    predictions.write(out / "bad.parquet", results, metadata[0])
+    for call in (
+        lambda: metrics.cityscapes_metrics([out / "bad.parquet"], out / "gt.json", out / "manifest.parquet", engine="segshift",
+                                           score_threshold=0.0, class_mapping=CLASS_MAPPING, rider_policy="none"),
+        lambda: metrics.same_ruler_metrics([out / "bad.parquet"], out / "gt.json", out / "gt.json", domain="c",
+                                           kind="cityscapes", source="c", source_kind="cityscapes", engine="hotcoco",
+                                           score_threshold=0.0),
+    ):
+        with pytest.raises(SegshiftError) as e:
+            call()
+        message = str(e.value)
+        assert "\n" not in message and str(out / "bad.parquet") in message
+        assert "frankfurt_000000_000294_leftImg8bit.png" in message and "128x256 mask" in message and "256x128" in message
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -43,6 +43,21 @@ def load_predictions(files: list[str | Path], score_threshold: float) -> tuple[p
     return kept, image_ids, counts
 
 
+def check_mask_sizes(files: list[str | Path], ground_truth: dict) -> None:
+    """Every mask has its image's size: a transposed mask or an extra row would score AP 0 in silence."""
+    sizes = {im["id"]: (im["height"], im["width"], im.get("file_name", "")) for im in ground_truth["images"]}
+    for path in files:
+        frame = predictions.mask_sizes(path)
+        for image_id, height, width in frame.drop_duplicates().itertuples(index=False):
+            expected = sizes.get(int(image_id))
+            if expected and (height, width) != expected[:2]:
+                raise SegshiftError(
+                    f"prediction file {path}: image {expected[2]} (id {image_id}) has a {width}x{height} mask but the "
+                    f"image is {expected[1]}x{expected[0]}; the predictions do not belong to this dataset's images: "
+                    "delete the file and rerun its inference job"
+                )
+
+
 def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float, domain: str) -> dict[str, Any]:
     """COCO bbox and segm AP on every class of the ground truth (the paper's Table III)."""
     return _coco_style("coco", files, ground_truth_file, engine, score_threshold,
@@ -65,6 +80,7 @@ def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, do
 def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, **labels) -> dict[str, Any]:
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
+    check_mask_sizes(files, ground_truth)
     settings = {"engine": engine, "score_threshold": score_threshold}
     return clean_nan(
         {
@@ -95,6 +111,7 @@ def cityscapes_metrics(
     """The official Cityscapes instance protocol (AP and AP50 per class; the paper's Table IV)."""
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
+    check_mask_sizes(files, ground_truth)
     gt_dir = manifest.read(manifest_file).gt_dir
     if gt_dir is None:
         raise SegshiftError(f"{manifest_file} names no gtFine folder; it is not a Cityscapes manifest")

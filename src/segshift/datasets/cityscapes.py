@@ -3,7 +3,10 @@
 Instances are read from *_gtFine_instanceIds.png exactly as cityscapesscripts'
 instances2dict reads them: a pixel value v >= 1000 is instance v of label v // 1000,
 a value below 1000 of a label with instances is a group region (*group), kept here
-as one crowd annotation per label and image.
+as one crowd annotation per 8-connected component, so that a crowd box bounds one
+group and not every group of that label in the frame (detectron2's Cityscapes loader
+makes one box over all of them, which lets COCO matching ignore false positives
+anywhere between groups; segshift's bbox numbers differ from it there on purpose).
 """
 
 from __future__ import annotations
@@ -59,28 +62,37 @@ def read_instance_ids(path: str | Path) -> np.ndarray:
         raise SegshiftError(f"ground truth {path} is unreadable ({e}); unpack gtFine_trainvaltest.zip again") from None
 
 
+def group_components(region: np.ndarray) -> list[np.ndarray]:
+    """The 8-connected components of a group region (a boolean mask), in label order."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(region, structure=np.ones((3, 3), dtype=bool))
+    return [labels == k for k in range(1, count + 1)]
+
+
 def frame_annotations(instance_ids: np.ndarray, image_id: int, first_id: int) -> list[dict]:
     """COCO annotations of one frame's instance classes (ids from `first_id` on)."""
     annotations = []
-    values, counts = np.unique(instance_ids, return_counts=True)
-    for value, count in zip(values.tolist(), counts.tolist()):
+    for value in np.unique(instance_ids).tolist():
         label_id = value // 1000 if value >= 1000 else value
         if label_id not in CITYSCAPES_ID_TO_NAME:
             continue
-        rle = masks.encode((instance_ids == value)[None])[0]
-        x, y, w, h = masks.to_bbox([rle])[0].tolist()
-        annotations.append(
-            {
-                "id": first_id + len(annotations),
-                "image_id": image_id,
-                "category_id": label_id,
-                "segmentation": rle,
-                "area": int(count),
-                "bbox": [x, y, w, h],
-                "iscrowd": int(value < 1000),
-                "cityscapes_instance_id": int(value),
-            }
-        )
+        region = instance_ids == value
+        for mask in group_components(region) if value < 1000 else [region]:
+            rle = masks.encode(mask[None])[0]
+            x, y, w, h = masks.to_bbox([rle])[0].tolist()
+            annotations.append(
+                {
+                    "id": first_id + len(annotations),
+                    "image_id": image_id,
+                    "category_id": label_id,
+                    "segmentation": rle,
+                    "area": int(mask.sum()),
+                    "bbox": [x, y, w, h],
+                    "iscrowd": int(value < 1000),
+                    "cityscapes_instance_id": int(value),
+                }
+            )
     return annotations
 
 
