@@ -311,14 +311,19 @@ def shard_num_images(wildcards):
 
 
 def rider_settings(wildcards):
-    """Settings of the two_wheeler policy, given to that policy's jobs only."""
-    if wildcards.rider_policy != "two_wheeler":
-        return {}
+    """Settings of a rider policy, given to that policy's jobs only."""
     evaluation = config["evaluation"]
-    return {
-        "rider_overlap": evaluation["rider_overlap"],
-        "rider_min_score": evaluation["rider_min_score"],
-    }
+    if wildcards.rider_policy == "two_wheeler":
+        return {
+            "rider_overlap": evaluation["rider_overlap"],
+            "rider_min_score": evaluation["rider_min_score"],
+        }
+    if wildcards.rider_policy == "two_wheeler_mask":
+        return {
+            "rider_mask_overlap": evaluation["rider_mask_overlap"],
+            "rider_min_score": evaluation["rider_min_score"],
+        }
+    return {}
 
 
 def model_labels(wildcards):

@@ -38,6 +38,7 @@ rule same_ruler_metrics:
         source_kind=source_kind,
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
+        ignore_regions=config["evaluation"]["same_ruler_ignore_regions"],
     script:
         "../workflow/scripts/same_ruler_metrics.py"
 

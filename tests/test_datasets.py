@@ -221,3 +221,31 @@ def test_a_false_positive_between_groups_counts_for_boxes_as_for_masks(tmp_path)
     result = coco_eval.same_ruler(ground_truth, "cityscapes", frame, [1], "pycocotools", [1, 2, 3, 4, 6, 7, 8])
     bbox, segm = (result[k]["per_class"]["person"]["AP"] for k in ("bbox", "segm"))
     assert bbox == pytest.approx(segm) and bbox < 0.6  # the false positive is not swallowed by a crowd box
+
+
+def test_ignore_regions_leave_out_a_detection_on_the_ego_vehicle_only_when_asked(tmp_path):
+    from segshift.evaluation import coco as coco_eval
+
+    ids = np.full((128, 256), 7, dtype=np.uint16)  # road
+    ids[100:, :] = 1  # ego vehicle
+    ids[20:80, 100:140] = 26000  # a car
+    root = tmp_path / "cityscapes"
+    make_cityscapes_frame(root, "lindau", "lindau_000001_000019", ids)
+    ground_truth, _ = convert(root, tmp_path)
+    region = masks.decode([ground_truth["images"][0]["ignore_regions"]])[0]
+    np.testing.assert_array_equal(region, ids == 1)
+    car = ids == 26000
+    on_ego = np.zeros_like(car)
+    on_ego[105:125, 20:80] = True
+    frame = pd.DataFrame({
+        "image_id": [1, 1], "category_id": [3, 3], "score": np.array([0.8, 0.9], dtype=np.float32),
+        "bbox": [np.array([100, 20, 40, 60], np.float32), np.array([20, 105, 60, 20], np.float32)],
+        "counts": [masks.encode(m[None])[0]["counts"] for m in (car, on_ego)], "height": [128, 128], "width": [256, 256],
+    })
+    shared = [1, 2, 3, 4, 6, 7, 8]
+    plain = coco_eval.same_ruler(ground_truth, "cityscapes", frame, [1], "pycocotools", shared)
+    ignoring = coco_eval.same_ruler(ground_truth, "cityscapes", frame, [1], "pycocotools", shared, ignore_regions=True)
+    for kind in ("bbox", "segm"):
+        assert plain[kind]["per_class"]["car"]["AP"] < 0.6  # the false positive on the bonnet ranks first
+        assert ignoring[kind]["per_class"]["car"]["AP"] == pytest.approx(1.0)
+        assert ignoring[kind]["ignored_detections"] == 1

@@ -252,6 +252,47 @@ def test_a_mask_of_the_wrong_size_is_a_one_line_error_naming_file_image_and_size
         assert "frankfurt_000000_000294_leftImg8bit.png" in message and "128x256 mask" in message and "256x128" in message
 
 
+def detections(*items, size=(100, 100)) -> pd.DataFrame:
+    """(category_id, score, mask) rows of one image as predictions.read's frame."""
+    rows = []
+    for category_id, score, mask in items:
+        rle = masks.encode(mask[None])[0]
+        ys, xs = np.nonzero(mask)
+        box = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], np.float32)
+        rows.append({"image_id": 1, "category_id": category_id, "score": np.float32(score), "bbox": box,
+                     "counts": rle["counts"], "height": size[0], "width": size[1]})
+    return pd.DataFrame(rows)
+
+
+def region(rows: slice, cols: slice, size=(100, 100)) -> np.ndarray:
+    mask = np.zeros(size, dtype=bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def test_the_mask_rider_rule_tells_a_rider_from_a_pedestrian_beside_a_parked_bicycle():
+    bicycle = region(slice(40, 80), slice(30, 70))
+    rider = region(slice(10, 60), slice(40, 60))  # legs on the bicycle
+    frame = detections((1, 0.9, rider), (2, 0.8, bicycle))
+    mapped, counts = cityscapes.to_cityscapes(frame, CLASS_MAPPING, "two_wheeler_mask", rider_min_score=0.5)
+    assert counts["riders"] == 1 and mapped.iloc[0]["label_id"] == 25
+
+    # A parked bicycle drawn only by its wheels (lower right): its box covers the pedestrian's legs, its mask does not.
+    parked = region(slice(60, 80), slice(35, 70)) | region(slice(40, 42), slice(10, 12))
+    pedestrian = region(slice(10, 62), slice(15, 25))
+    frame = detections((1, 0.9, pedestrian), (2, 0.8, parked))
+    boxes, _ = cityscapes.to_cityscapes(frame, CLASS_MAPPING, "two_wheeler", rider_overlap=0.3, rider_min_score=0.5)
+    assert boxes.iloc[0]["label_id"] == 25  # the box rule makes a rider of the pedestrian
+    by_mask, counts = cityscapes.to_cityscapes(frame, CLASS_MAPPING, "two_wheeler_mask", rider_min_score=0.5)
+    assert by_mask.iloc[0]["label_id"] == 24 and counts["riders"] == 0
+
+    # A low-scoring bicycle makes no rider; nor does one under the person's upper half only.
+    low = detections((1, 0.9, rider), (2, 0.2, bicycle))
+    assert cityscapes.to_cityscapes(low, CLASS_MAPPING, "two_wheeler_mask", rider_min_score=0.5)[1]["riders"] == 0
+    head = detections((1, 0.9, rider), (2, 0.8, region(slice(5, 30), slice(30, 70))))
+    assert cityscapes.to_cityscapes(head, CLASS_MAPPING, "two_wheeler_mask", rider_min_score=0.5)[1]["riders"] == 0
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_fast_evaluator_equals_the_official_one_on_generated_cases(tmp_path, seed):
     frame, images, gt_dir = cityscapes_cases.make_case(tmp_path, seed, n_frames=1 + seed % 4)
@@ -381,3 +422,37 @@ def test_metric_stage_logs_unknown_categories_and_records_provenance(coco_run, t
     assert result["provenance"]["settings"] == {"engine": "faster_coco_eval", "score_threshold": 0.25}
     assert result["counts"]["below_score_threshold"] > 0 and result["counts"]["images"] == 79
     assert result["provenance"]["predictions"][0]["weights_sha256"].startswith("831c989a")
+
+
+def test_relative_size_buckets_equal_pycocotools_with_areas_scaled_per_image(coco_run):
+    """APs/APm/APl by the share of the image an object covers: pycocotools with each image's areas
+    scaled by 640*480 / (its width * height) is the reference."""
+    shards, gt_path = coco_run
+    frame, meta = predictions.read(shards)
+    gt = json.loads(gt_path.read_text())
+    ids = predictions.covered_images(meta)
+    shared = [1, 2, 3, 4, 6, 7, 8]
+    ours = coco.same_ruler(gt, "coco", frame, ids, "hotcoco", shared)
+    scale = {im["id"]: 640 * 480 / (im["width"] * im["height"]) for im in gt["images"]}
+    assert len({round(v, 6) for v in scale.values()}) > 3  # images of several sizes: the buckets really move
+    subset = coco.shared_class_ground_truth(gt, "coco", shared)
+    for iou_type in ("bbox", "segm"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            ref_gt = COCO()
+            ref_gt.dataset = {**copy.deepcopy(subset), "annotations": [
+                {**a, "area": a["area"] * scale[a["image_id"]]} for a in subset["annotations"]]}
+            ref_gt.createIndex()
+            dt = ref_gt.loadRes(predictions.to_coco_results(frame[frame.category_id.isin(shared)], iou_type))
+            for a in dt.dataset["annotations"]:
+                a["area"] *= scale[a["image_id"]]
+            evaluator = COCOeval(ref_gt, dt, iou_type)
+            evaluator.params.imgIds = sorted(ids)
+            evaluator.params.catIds = shared
+            evaluator.evaluate()
+            evaluator.accumulate()
+            evaluator.summarize()
+        for k, key in ((3, "APs_rel"), (4, "APm_rel"), (5, "APl_rel")):
+            expected = evaluator.stats[k]
+            got = ours[iou_type]["summary"][key]
+            assert (expected < 0 and np.isnan(got)) or got == pytest.approx(expected, abs=1e-12), (iou_type, key)
+        assert ours[iou_type]["summary"]["AP"] != ours[iou_type]["summary"]["APs_rel"]

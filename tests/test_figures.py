@@ -14,7 +14,8 @@ from segshift.evaluation.cityscapes import CLASS_NAMES
 
 
 def same_ruler_metric(ap: float, missing: tuple[str, ...] = ()) -> dict:
-    per_class = {c: {k: (None if c in missing else ap) for k in ("AP", "AP50", "APs", "APm", "APl")} for c in SHARED_CLASSES}
+    keys = ("AP", "AP50", "APs", "APm", "APl", "APs_rel", "APm_rel", "APl_rel")
+    per_class = {c: {k: (None if c in missing else ap) for k in keys} for c in SHARED_CLASSES}
     curve = list(np.linspace(1, 0, 101))
     return {
         "results": {
@@ -48,7 +49,7 @@ COLORS = figures.domain_colors(list(NAMES), "coco_val2017")
 def test_every_figure_draws_with_missing_classes_and_saves_atomically(metrics, tmp_path):
     same_ruler, cityscapes = metrics
     labels = {"a": "Model A", "b": "Model B"}
-    shares = {d: {"small": 0.5, "medium": 0.3, "large": 0.2} for d in NAMES}
+    shares = {d: {how: {"small": 0.5, "medium": 0.3, "large": 0.2} for how in ("absolute", "relative")} for d in NAMES}
     curves = {m: {"fog": {1: 0.4, 3: 0.3, 5: 0.2}, "gaussian_noise": {3: 0.1}} for m in labels}
     drawn = {
         "per_class_ap": figures.per_class_ap("Model A", same_ruler, cityscapes, NAMES, COLORS),
@@ -90,7 +91,7 @@ def test_severity_curves_start_at_the_clean_ap_and_follow_each_severity():
 
 def test_size_shares_use_coco_area_buckets_and_skip_crowd():
     gt = {
-        "images": [{"id": 1}],
+        "images": [{"id": 1, "width": 640, "height": 480}],
         "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 5, "name": "airplane"}],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 1, "area": 31**2, "iscrowd": 0},
@@ -102,6 +103,10 @@ def test_size_shares_use_coco_area_buckets_and_skip_crowd():
     }
     shared = [1, 2, 3, 4, 6, 7, 8]
     assert figures.size_shares(gt, "coco", shared) == pytest.approx({"small": 1 / 3, "medium": 1 / 3, "large": 1 / 3})
+    # At 640x480 both definitions agree; on a frame 4x larger each object is a quarter of the share.
+    assert figures.size_shares(gt, "coco", shared, relative=True) == figures.size_shares(gt, "coco", shared)
+    gt["images"][0].update(width=1280, height=960)
+    assert figures.size_shares(gt, "coco", shared, relative=True) == pytest.approx({"small": 2 / 3, "medium": 1 / 3, "large": 0})
 
 
 # Qualitative ---------------------------------------------------------------------------------------

@@ -17,13 +17,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from segshift.evaluation.cityscapes import CLASS_NAMES  # noqa: E402
-from segshift.evaluation.coco import mean_over, shared_class_ground_truth  # noqa: E402
+from segshift.evaluation.coco import REFERENCE_AREA, mean_over, shared_class_ground_truth  # noqa: E402
 from segshift.io import atomic_path  # noqa: E402
 
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#000000"]
 SOURCE_COLOR = "#0072B2"
 TARGET_COLORS = ["#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
-POLICY_NAMES = {"none": "rider: none", "two_wheeler": "rider: two-wheeler rule"}
+POLICY_NAMES = {"none": "rider: none", "two_wheeler": "rider: two-wheeler rule (boxes)",
+                "two_wheeler_mask": "rider: two-wheeler rule (masks)"}
 SIZES = {"small": (0, 32**2), "medium": (32**2, 96**2), "large": (96**2, float("inf"))}
 IOU_TYPE = "segm"  # the figures show mask AP; the tables hold both
 
@@ -191,41 +192,57 @@ def transfer_gap(labels: dict[str, str], same_ruler: dict[str, dict[str, dict]],
     return fig
 
 
-def size_shares(ground_truth: dict, kind: str, classes: list[int]) -> dict[str, float]:
-    """Fraction of the ground-truth instances of `classes` (COCO ids; crowd excluded) in each COCO size bucket."""
+def size_shares(ground_truth: dict, kind: str, classes: list[int], relative: bool = False) -> dict[str, float]:
+    """Fraction of the ground-truth instances of `classes` (COCO ids; crowd excluded) in each COCO size
+    bucket; relative: by the share of its image an object covers (the buckets of a 640x480 image)."""
     gt = shared_class_ground_truth(ground_truth, kind, classes)
-    areas = np.array([a["area"] for a in gt["annotations"] if not a.get("iscrowd", 0)], dtype=float)
+    scale = {im["id"]: REFERENCE_AREA / (im["width"] * im["height"]) if relative else 1.0 for im in gt["images"]}
+    areas = np.array([a["area"] * scale[a["image_id"]] for a in gt["annotations"] if not a.get("iscrowd", 0)],
+                     dtype=float)
     if areas.size == 0:
         return {s: np.nan for s in SIZES}
     return {s: float(((areas >= lo) & (areas < hi)).mean()) for s, (lo, hi) in SIZES.items()}
 
 
-def ap_by_size(label: str, same_ruler: dict[str, dict], shares: dict[str, dict[str, float]], names: dict[str, str],
-               colors: dict[str, str]) -> plt.Figure:
+def ap_by_size(label: str, same_ruler: dict[str, dict], shares: dict[str, dict[str, dict[str, float]]],
+               names: dict[str, str], colors: dict[str, str]) -> plt.Figure:
     """APs/APm/APl on two domains, over the classes with ground truth on both, next to how the ground truth
-    is spread over the sizes."""
+    is spread over the sizes: by absolute area (COCO's buckets, top) and by the share of the image (bottom)."""
     domains = list(same_ruler)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.6))
     bar_colors = {names[d]: colors[d] for d in domains}
     sizes = list(SIZES)
     classes = _with_ground_truth(list(same_ruler.values()), shared_classes(*same_ruler.values()))
-    series = {
-        names[d]: [_points(mean_over(same_ruler[d]["results"][IOU_TYPE]["per_class"], classes, f"AP{s[0]}")) for s in sizes]
-        for d in domains
-    }
-    _grouped_bars(axes[0], [f"{s}\n(area {_area_text(s)})" for s in sizes], series, bar_colors)
-    axes[0].set_xticklabels(axes[0].get_xticklabels(), rotation=0, ha="center")
-    axes[0].set_ylabel("mask AP (points)")
-    axes[0].set_title("Same-ruler mask AP by object size")
-    _legend_below(axes[0], offset=-0.2)
-    series = {names[d]: [100 * shares[d][s] for s in sizes] for d in domains}
-    _grouped_bars(axes[1], sizes, series, bar_colors)
-    axes[1].set_xticklabels(sizes, rotation=0, ha="center")
-    axes[1].set_ylabel("% of ground-truth instances")
-    axes[1].set_title(f"Ground truth by size ({len(classes)} classes)")
+    rows = [("absolute", "", {s: f"{s}\n(area {_area_text(s)})" for s in sizes}),
+            ("relative", "_rel", {s: f"{s}\n({_relative_text(s)} of the image)" for s in sizes})]
+    for (how, suffix, ticks), (left, right) in zip(rows, axes):
+        series = {
+            names[d]: [_points(mean_over(same_ruler[d]["results"][IOU_TYPE]["per_class"], classes, f"AP{s[0]}{suffix}"))
+                       for s in sizes]
+            for d in domains
+        }
+        _grouped_bars(left, [ticks[s] for s in sizes], series, bar_colors)
+        left.set_xticklabels(left.get_xticklabels(), rotation=0, ha="center", fontsize=8)
+        left.set_ylabel("mask AP (points)")
+        left.set_title(f"Same-ruler mask AP by {how} object size")
+        series = {names[d]: [100 * shares[d][how][s] for s in sizes] for d in domains}
+        _grouped_bars(right, sizes, series, bar_colors)
+        right.set_xticklabels(sizes, rotation=0, ha="center")
+        right.set_ylabel("% of ground-truth instances")
+        right.set_title(f"Ground truth by {how} size ({len(classes)} classes)")
+    _legend_below(axes[1][0], offset=-0.25)
     fig.suptitle(f"{label}: does object size explain the drop?", fontweight="bold")
     fig.tight_layout()
     return fig
+
+
+def _relative_text(size: str) -> str:
+    lo, hi = SIZES[size]
+    if lo == 0:
+        return f"< {100 * hi / REFERENCE_AREA:.2f}%"
+    if hi == float("inf"):
+        return f"≥ {100 * lo / REFERENCE_AREA:.1f}%"
+    return f"{100 * lo / REFERENCE_AREA:.2f}–{100 * hi / REFERENCE_AREA:.1f}%"
 
 
 def _area_text(size: str) -> str:

@@ -61,27 +61,29 @@ def check_mask_sizes(files: list[str | Path], ground_truth: dict) -> None:
 def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float, domain: str) -> dict[str, Any]:
     """COCO bbox and segm AP on every class of the ground truth (the paper's Table III)."""
     return _coco_style("coco", files, ground_truth_file, engine, score_threshold,
-                       lambda gt, frame, ids: coco.evaluate(gt, frame, ids, engine=engine), domain=domain)
+                       lambda gt, frame, ids: coco.evaluate(gt, frame, ids, engine=engine), {}, domain=domain)
 
 
 def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, domain: str, kind: str, source: str,
-                       source_kind: str, engine: str, score_threshold: float) -> dict[str, Any]:
+                       source_kind: str, engine: str, score_threshold: float, ignore_regions: bool = False
+                       ) -> dict[str, Any]:
     """COCO-style AP, per class and size, on the classes a domain shares with the source (COCO's taxonomy)."""
     source_classes = coco.domain_classes(read_json(source_ground_truth_file, what="ground-truth file"), source_kind)
 
     def evaluate(gt, frame, ids):
         classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
-        return coco.same_ruler(gt, kind, frame, ids, engine, classes)
+        return coco.same_ruler(gt, kind, frame, ids, engine, classes, ignore_regions=ignore_regions)
 
     return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, evaluate,
-                       domain=domain, source=source)
+                       {"ignore_regions": ignore_regions}, domain=domain, source=source)
 
 
-def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, **labels) -> dict[str, Any]:
+def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, extra_settings,
+                **labels) -> dict[str, Any]:
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
     check_mask_sizes(files, ground_truth)
-    settings = {"engine": engine, "score_threshold": score_threshold}
+    settings = {"engine": engine, "score_threshold": score_threshold, **extra_settings}
     return clean_nan(
         {
             "metric": metric,
@@ -105,6 +107,7 @@ def cityscapes_metrics(
     rider_policy: str,
     rider_overlap: float = 0.3,
     rider_min_score: float = 0.3,
+    rider_mask_overlap: float = 0.1,
     workers: int | None = None,
     domain: str | None = None,
 ) -> dict[str, Any]:
@@ -116,7 +119,8 @@ def cityscapes_metrics(
     if gt_dir is None:
         raise SegshiftError(f"{manifest_file} names no gtFine folder; it is not a Cityscapes manifest")
     mapped, mapping_counts = cityscapes.to_cityscapes(
-        frame, class_mapping, rider_policy, rider_overlap=rider_overlap, rider_min_score=rider_min_score
+        frame, class_mapping, rider_policy, rider_overlap=rider_overlap, rider_min_score=rider_min_score,
+        rider_mask_overlap=rider_mask_overlap,
     )
     images = cityscapes.ground_truth_images(ground_truth, image_ids)
     if engine == "official":
@@ -131,6 +135,8 @@ def cityscapes_metrics(
         "class_mapping": class_mapping,
         "rider_policy": rider_policy,
         **({"rider_overlap": rider_overlap, "rider_min_score": rider_min_score} if rider_policy == "two_wheeler" else {}),
+        **({"rider_mask_overlap": rider_mask_overlap, "rider_min_score": rider_min_score}
+           if rider_policy == "two_wheeler_mask" else {}),
     }
     return clean_nan(
         {

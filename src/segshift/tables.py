@@ -139,7 +139,8 @@ def cityscapes_table(metrics: list[dict], labels: dict[str, str], class_mapping:
             _models_note(labels),
             f"Class mapping (COCO→Cityscapes): {mapping}; other COCO classes dropped.",
             "Rider policies: none (no rider predictions: AP 0 where riders exist); "
-            "two_wheeler (a person on a bicycle or motorcycle detection becomes a rider).",
+            "two_wheeler (a person whose box lies on a bicycle or motorcycle detection's box becomes a rider); "
+            "two_wheeler_mask (the same by masks: the lower half of the person's mask on the two-wheeler's).",
             f"Evaluated with the {engine} engine; – marks a class without ground truth.",
         ]
         + _skipped_note(metrics),
@@ -177,7 +178,7 @@ def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: s
             if (model, source) not in by_key or (model, domain) not in by_key:
                 continue
             for kind in ("bbox", "segm"):
-                for metric in ("AP", "APs", "APm", "APl"):
+                for metric in ("AP", "APs", "APm", "APl", "APs_rel", "APm_rel", "APl_rel"):
                     values, both = gap_values(by_key[(model, source)], by_key[(model, domain)], kind, metric)
                     compared[domain] = both
                     for category, (a, b) in values.items():

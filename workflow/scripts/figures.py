@@ -30,8 +30,11 @@ def main(snakemake):
             fig = figures.per_class_ap(label, pair, cityscapes, params.domains, params.colors)
         elif name == "ap_by_size_figure":
             classes = figures.class_ids(figures.shared_classes(*pair.values()))
-            shares = {d: figures.size_shares(read_json(f), kind, classes)
-                      for d, f, kind in zip(domains, inputs.ground_truth, params.kinds)}
+            shares = {}
+            for d, f, kind in zip(domains, inputs.ground_truth, params.kinds):
+                gt = read_json(f)
+                shares[d] = {how: figures.size_shares(gt, kind, classes, relative=how == "relative")
+                             for how in ("absolute", "relative")}
             fig = figures.ap_by_size(label, pair, shares, params.domains, params.colors)
         else:
             fig = figures.pr_curves(label, pair, params.domains, params.colors)

@@ -16,6 +16,7 @@ def main(snakemake):
         source_kind=params.source_kind,
         engine=params.engine,
         score_threshold=params.score_threshold,
+        ignore_regions=params.ignore_regions,
     )
     write_json(snakemake.output[0], result)
 

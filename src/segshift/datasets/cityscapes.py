@@ -29,6 +29,11 @@ IMAGE_SUBDIR = "leftImg8bit/val"
 GT_SUBDIR = "gtFine/val"
 IMAGE_SUFFIX = "_leftImg8bit.png"
 INSTANCE_SUFFIX = "_gtFine_instanceIds.png"
+LABEL_SUFFIX = "_gtFine_labelIds.png"
+# Regions the official protocol never scores, by label id (cityscapesscripts.helpers.labels): the
+# ego vehicle, the rectification border, out of ROI, and caravan and trailer (instances that are
+# ignored in evaluation). Stored per image so the same ruler can ignore them too (an option).
+IGNORE_LABELS = {"ego vehicle": 1, "rectification border": 2, "out of roi": 3, "caravan": 29, "trailer": 30}
 PACKAGES = ["gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip"]
 CREDENTIAL_VARIABLES = ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD")
 _SUPERCATEGORY = {"person": "human", "rider": "human"}
@@ -50,7 +55,7 @@ def instance_file(frame: str) -> str:
     return frame[: -len(IMAGE_SUFFIX)] + INSTANCE_SUFFIX
 
 
-def read_instance_ids(path: str | Path) -> np.ndarray:
+def read_label_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             return np.array(im)
@@ -113,7 +118,9 @@ def convert(
                 width, height = im.size
         except (OSError, SyntaxError) as e:
             raise SegshiftError(f"image {image_dir / frame} is unreadable ({e}); unpack leftImg8bit again") from None
-        ids = read_instance_ids(gt_dir / instance_file(frame))
+        ids = read_label_image(gt_dir / instance_file(frame))
+        label_ids = read_label_image(gt_dir / (frame[: -len(IMAGE_SUFFIX)] + LABEL_SUFFIX))
+        ignore = np.isin(label_ids, list(IGNORE_LABELS.values()))
         if ids.shape != (height, width):
             raise SegshiftError(
                 f"ground truth {gt_dir / instance_file(frame)} is {ids.shape[1]}x{ids.shape[0]} but its image is "
@@ -126,6 +133,7 @@ def convert(
                 "width": width,
                 "height": height,
                 "instance_ids_file": instance_file(frame),
+                "ignore_regions": masks.encode(ignore[None])[0] if ignore.any() else None,
             }
         )
         annotations += frame_annotations(ids, image_id, first_id=len(annotations) + 1)

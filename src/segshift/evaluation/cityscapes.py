@@ -29,7 +29,7 @@ from segshift.categories import CITYSCAPES_CLASSES, CITYSCAPES_NAME_TO_ID, COCO_
 log = logging.getLogger(__name__)
 
 ENGINES = ("segshift", "official")
-RIDER_POLICIES = ("none", "two_wheeler")
+RIDER_POLICIES = ("none", "two_wheeler", "two_wheeler_mask")
 TWO_WHEELERS = (COCO_NAME_TO_ID["bicycle"], COCO_NAME_TO_ID["motorcycle"])
 CLASS_NAMES = [name for name, _ in CITYSCAPES_CLASSES]
 
@@ -62,6 +62,20 @@ def box_inside_fraction(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     return np.divide(inter, area, out=np.zeros_like(inter, dtype=np.float64), where=area > 0)
 
 
+def lower_mask_inside_fraction(persons: pd.DataFrame, wheelers: pd.DataFrame) -> np.ndarray:
+    """(N, M): the fraction of the lower half of each person's mask that lies on each two-wheeler's mask."""
+    person_masks = masks.decode([predictions.rle(r) for r in persons.itertuples()]).astype(bool)
+    wheeler_masks = masks.decode([predictions.rle(r) for r in wheelers.itertuples()]).astype(bool)
+    out = np.zeros((len(persons), len(wheelers)))
+    for i, (mask, box) in enumerate(zip(person_masks, persons["bbox"])):
+        lower = mask.copy()
+        lower[: int(np.ceil(box[1] + box[3] / 2))] = False
+        total = lower.sum()
+        if total:
+            out[i] = (wheeler_masks & lower).reshape(len(wheelers), -1).sum(1) / total
+    return out
+
+
 def to_cityscapes(
     frame: pd.DataFrame,
     class_mapping: dict[str, str],
@@ -69,12 +83,16 @@ def to_cityscapes(
     *,
     rider_overlap: float = 0.3,
     rider_min_score: float = 0.3,
+    rider_mask_overlap: float = 0.1,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Predictions with a Cityscapes `label_id`; also counts of what was dropped and turned into riders.
 
     two_wheeler: a person detection becomes a rider when at least `rider_overlap` of
     its box lies inside the box of a bicycle or motorcycle detection of the same
     image scoring at least `rider_min_score`.
+    two_wheeler_mask: the same two-wheelers, decided by masks: at least `rider_mask_overlap`
+    of the lower half of the person's mask (rows below the middle of its box) lies on the
+    two-wheeler's mask. A pedestrian beside a parked bicycle overlaps its box, not its mask.
     """
     if rider_policy not in RIDER_POLICIES:
         raise ValueError(f"unknown rider policy {rider_policy!r}")
@@ -83,7 +101,7 @@ def to_cityscapes(
     unknown = int(names.isna().sum())
     counts = {"predictions": len(frame), "unknown_category": unknown, "unmapped": int(label.isna().sum()) - unknown}
     riders = np.zeros(len(frame), dtype=bool)
-    if rider_policy == "two_wheeler":
+    if rider_policy != "none":
         is_person = (label == CITYSCAPES_NAME_TO_ID["person"]).to_numpy()
         is_wheeler = frame["category_id"].isin(TWO_WHEELERS).to_numpy() & (frame["score"].to_numpy() >= rider_min_score)
         boxes = np.stack(frame["bbox"].to_numpy()) if len(frame) else np.zeros((0, 4))
@@ -92,9 +110,14 @@ def to_cityscapes(
             here = image_ids == image_id
             persons = np.flatnonzero(here & is_person)
             wheelers = np.flatnonzero(here & is_wheeler)
-            if wheelers.size:
+            if not wheelers.size:
+                continue
+            if rider_policy == "two_wheeler":
                 inside = box_inside_fraction(boxes[persons], boxes[wheelers]).max(1)
                 riders[persons[inside >= rider_overlap]] = True
+            else:
+                inside = lower_mask_inside_fraction(frame.iloc[persons], frame.iloc[wheelers]).max(1)
+                riders[persons[inside >= rider_mask_overlap]] = True
     label = label.where(~riders, CITYSCAPES_NAME_TO_ID["rider"])
     counts["riders"] = int(riders.sum())
     kept = frame.assign(label_id=label).dropna(subset=["label_id"])

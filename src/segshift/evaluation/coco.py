@@ -74,13 +74,23 @@ def evaluate(
     iou_types: tuple[str, ...] = IOU_TYPES,
     category_ids: list[int] | None = None,
     pr_curves: bool = False,
+    area_scale: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     """COCO-style AP of `frame` (predictions.read's frame) on `image_ids`.
 
     Returns per IoU type: the six summary numbers (AP, AP50, AP75, APs, APm, APl),
     per class AP for all areas and each size bucket, and (pr_curves) each class's
     precision at the 101 recall points, at IoU 0.5 and averaged over IoU 0.5:0.95.
+
+    area_scale: per image, a factor on every ground-truth and detection area before the size
+    buckets are taken (matching is unchanged); faster-coco-eval then does the evaluation, as
+    the engine whose results loader segshift fills itself.
     """
+    if area_scale is not None:
+        engine = "faster_coco_eval"
+        ground_truth = {**ground_truth, "annotations": [
+            {**a, "area": a["area"] * area_scale[a["image_id"]]} for a in ground_truth["annotations"]
+            if a["image_id"] in area_scale]}
     _, COCOeval = _engine(engine)
     gt = load_ground_truth(ground_truth, engine)
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
@@ -90,7 +100,7 @@ def evaluate(
     for iou_type in iou_types:
         results = predictions.to_coco_results(frame, iou_type)
         with contextlib.redirect_stdout(io.StringIO()):
-            dt = _load_results(gt, results, engine) if results else _empty_results(gt, engine)
+            dt = _load_results(gt, results, engine, area_scale) if results else _empty_results(gt, engine)
             evaluator = COCOeval(gt, dt, iou_type)
             evaluator.params.imgIds = sorted(image_ids)
             evaluator.params.catIds = category_ids
@@ -126,7 +136,7 @@ def evaluate(
     return out
 
 
-def _load_results(gt, results: list[dict], engine: str):
+def _load_results(gt, results: list[dict], engine: str, area_scale: dict[int, float] | None = None):
     """loadRes, with its per-detection area and box loop done in one vectorised call for the fast engine.
 
     Fills the same fields with the same values as loadRes (a test holds both engines' numbers
@@ -149,6 +159,8 @@ def _load_results(gt, results: list[dict], engine: str):
             r["area"] = w * h
     for k, r in enumerate(results, start=1):
         r["id"], r["iscrowd"] = k, 0
+        if area_scale is not None:
+            r["area"] = r["area"] * area_scale[r["image_id"]]
     dt = COCO()
     dt.dataset = {"images": list(gt.dataset["images"]), "categories": copy.deepcopy(gt.dataset["categories"]),
                   "annotations": results}
@@ -207,11 +219,59 @@ def shared_class_ground_truth(ground_truth: dict, kind: str, classes: list[int])
 
 
 def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: list[int], engine: str,
-               classes: list[int]) -> dict[str, Any]:
-    """COCO-style AP on `classes` (COCO ids, those the domain shares with the source), from predictions in COCO ids."""
+               classes: list[int], ignore_regions: bool = False) -> dict[str, Any]:
+    """COCO-style AP on `classes` (COCO ids, those the domain shares with the source), from predictions in COCO ids.
+
+    ignore_regions: a detection whose mask lies at least half on an image's ignore region (stored
+    by the dataset's conversion: Cityscapes' ego vehicle, borders, caravans, trailers) is left out,
+    for boxes and masks alike, as a crowd region would absorb it.
+    """
     gt = shared_class_ground_truth(ground_truth, kind, classes)
     ids = sorted(classes)
-    return evaluate(gt, frame[frame["category_id"].isin(ids)], image_ids, engine=engine, category_ids=ids, pr_curves=True)
+    frame = frame[frame["category_id"].isin(ids)]
+    ignored = 0
+    if ignore_regions:
+        keep = ~on_ignore_regions(frame, ground_truth)
+        frame, ignored = frame[keep], int((~keep).sum())
+    result = evaluate(gt, frame, image_ids, engine=engine, category_ids=ids, pr_curves=True)
+    relative = evaluate(gt, frame, image_ids, category_ids=ids, area_scale=relative_area_scale(gt, image_ids))
+    for kind, values in result.items():
+        for key in ("APs", "APm", "APl"):
+            values["summary"][f"{key}_rel"] = relative[kind]["summary"][key]
+            for name, per_class in values["per_class"].items():
+                per_class[f"{key}_rel"] = relative[kind]["per_class"][name][key]
+    if ignore_regions:
+        for values in result.values():
+            values["ignored_detections"] = ignored
+    return result
+
+
+# Relative size buckets: COCO's 32² and 96² px on a 640x480 image, as fractions of any image's
+# area (small < 0.33%, medium < 3% of the image), so 2048x1024 frames and COCO photos compare.
+REFERENCE_AREA = 640 * 480
+
+
+def relative_area_scale(ground_truth: dict, image_ids: list[int]) -> dict[int, float]:
+    sizes = {im["id"]: im["width"] * im["height"] for im in ground_truth["images"]}
+    return {i: REFERENCE_AREA / sizes[i] for i in image_ids}
+
+
+def on_ignore_regions(frame: pd.DataFrame, ground_truth: dict, fraction: float = 0.5) -> np.ndarray:
+    """Whether each detection's mask lies at least `fraction` on its image's ignore region."""
+    from pycocotools import mask as mask_api
+
+    regions = {im["id"]: im.get("ignore_regions") for im in ground_truth["images"]}
+    out = np.zeros(len(frame), dtype=bool)
+    positions = np.arange(len(frame))
+    for image_id, rows in frame.groupby("image_id"):
+        region = regions.get(image_id)
+        if region is None or rows.empty:
+            continue
+        dt = [predictions.rle(r) for r in rows.itertuples()]
+        # IoU against a crowd region is intersection over the detection's own area.
+        inside = mask_api.iou(dt, [region], [1])[:, 0]
+        out[positions[(frame["image_id"] == image_id).to_numpy()]] = inside >= fraction
+    return out
 
 
 def mean_over(per_class: dict[str, dict], classes: list[str], metric: str = "AP") -> float:
