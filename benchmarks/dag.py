@@ -43,7 +43,7 @@ STAGES = ["prepare_dataset", "corrupt", "infer", "coco_metrics", "same_ruler_met
           "qualitative"]
 
 
-def setup(work: Path, suite: bool) -> Path:
+def setup(work: Path, suite: bool, images_per_shard: int = 50) -> Path:
     coco, cityscapes = work / "data/coco", work / "data/cityscapes"
     (coco / "val2017").mkdir(parents=True)
     (coco / "annotations").mkdir()
@@ -67,6 +67,7 @@ def setup(work: Path, suite: bool) -> Path:
         "datasets": {"coco_val2017": {"kind": "coco", "root": str(coco)},
                      "cityscapes_val": {"kind": "cityscapes", "root": str(cityscapes)}},
         "models": models,
+        "images_per_shard": images_per_shard,
         "report": {"model_pairs": [["mask_rcnn_R50_FPN_3x", "pointrend_R50_FPN_3x"]]},
     }
     if suite:
@@ -111,17 +112,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--suite", action="store_true", help="2 models, 15 corruptions x 5 severities on both datasets")
+    parser.add_argument("--images-per-shard", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="segshift-dag-") as tmp:
         work = Path(tmp)
-        config = setup(work, args.suite)
+        config = setup(work, args.suite, args.images_per_shard)
         full_s, out = median_time(lambda: dry_run(work, config), args.repeats)
         jobs = re.search(r"\ntotal\s+(\d+)", out)
         created = fill(work, config)
         noop_s, out = median_time(lambda: dry_run(work, config), args.repeats)
         assert "Nothing to be done" in out, out[-2000:]
     what = "2 models, 152 domains (15 corruptions x 5 severities of each)" if args.suite else f"{len(MODELS)} models"
-    print(f"\nsnakemake -n, 5000 COCO + 500 Cityscapes images, {what}, images_per_shard 50")
+    print(f"\nsnakemake -n, 5000 COCO + 500 Cityscapes images, {what}, images_per_shard {args.images_per_shard}")
     print(f"  whole DAG ({jobs.group(1) if jobs else '?'} jobs)     {full_s:8.2f} s")
     print(f"  no-op rerun ({created} outputs present) {noop_s:8.2f} s")
 

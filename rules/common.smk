@@ -267,12 +267,18 @@ def model_gpus(wildcards):
 # Shards ------------------------------------------------------------------------------------
 
 
+_SELECTED = {}  # dataset -> (manifest mtime, counts): read each manifest once per DAG build
+
+
 def selected_images(dataset):
     """(images in the dataset, images selected by max_images); reads the checkpoint's manifest."""
     path = checkpoints.prepare_dataset.get(dataset=dataset).output.manifest
-    total = segshift_manifest.num_rows(path)
-    limit = config["datasets"][dataset]["max_images"]
-    return total, min(total, limit or total)
+    mtime = Path(path).stat().st_mtime_ns
+    if _SELECTED.get(dataset, (None,))[0] != mtime:
+        total = segshift_manifest.num_rows(path)
+        limit = config["datasets"][dataset]["max_images"]
+        _SELECTED[dataset] = (mtime, (total, min(total, limit or total)))
+    return _SELECTED[dataset][1]
 
 
 def shard_names(dataset):

@@ -35,3 +35,15 @@ def test_yolo_inference_benchmark_finds_the_same_detections(yolo_weights):
 def test_dag_benchmark_plans_the_full_experiment():
     out = bench("benchmarks/dag.py", "--repeats", "1")
     assert "whole DAG (" in out and "no-op rerun" in out
+
+
+def test_corruption_benchmark_runs(yolo_weights):
+    pytest.importorskip("imagecorruptions")
+    out = bench("benchmarks/corruptions.py", "--names", "fog", "jpeg_compression", "--images", "2", "--repeats", "1")
+    assert "clean domain" in out and "\nfog " in out and "jpeg_compression" in out
+
+
+@pytest.mark.workflow
+def test_dag_benchmark_plans_a_corruption_suite():
+    out = bench("benchmarks/dag.py", "--suite", "--images-per-shard", "500", "--repeats", "1")
+    assert "152 domains" in out and "whole DAG (3275 jobs)" in out and "no-op rerun" in out

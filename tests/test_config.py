@@ -251,3 +251,14 @@ def test_a_coco_json_target_must_share_a_class_with_the_source(tmp_path):
     assert segshift_config.validate(config)["domains"]["mine"]["dataset"] == "mine"
     config["datasets"]["mine"]["category_mapping"] = {"pedestrian": "walker"}
     assert "maps 'pedestrian' to 'walker', which is not a COCO class" in error_of(config)
+
+
+def test_no_rule_or_module_names_a_dataset():
+    """The kind of a domain comes from its config entry: rules/, src/ and the scripts spell no dataset name."""
+    files = [p for d in ("rules", "src/segshift", "workflow/scripts") for p in (REPO / d).rglob("*") if p.suffix in (".py", ".smk")]
+    files.append(REPO / "Snakefile")
+    assert len(files) > 30
+    for path in files:
+        text = path.read_text()
+        for name in ("coco_val2017", "cityscapes_val"):
+            assert name not in text, f"{path.relative_to(REPO)} names {name}"

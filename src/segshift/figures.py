@@ -367,6 +367,7 @@ def severity_curves(labels: dict[str, str], suite: str, clean: dict[str, float],
         ax.set_title(title, fontsize=9)
         ax.set_ylim(0, 100)
         ax.set_xticks(range(0, 6))
+        ax.tick_params(labelbottom=True)  # every panel, also above an empty cell
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
