@@ -154,7 +154,8 @@ def test_workflow_stops_before_any_job_on_a_bad_key(tmp_path):
     lines = [line for line in proc.stdout.splitlines() if line.startswith("segshift:")]
     assert lines == [
         "segshift: config: unknown key evaluation.score_treshold; allowed keys: cityscapes_eval_engine, "
-        "class_mapping, coco_eval_engine, rider_min_score, rider_overlap, rider_policies, score_threshold"
+        "class_mapping, coco_eval_engine, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
+        "same_ruler_ignore_regions, score_threshold"
     ]
     assert "Building DAG" not in proc.stdout
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()

@@ -185,8 +185,8 @@ def test_a_quick_run_shares_its_first_shards_with_the_full_run():
     assert manifest.shard_name(2, manifest.num_shards(5000, 50)) == "shard-00002-of-00100"
 
 
-def test_each_group_component_is_its_own_crowd_region(tmp_path):
-    """Two person groups at the two edges of a frame are two crowd regions, not one box over the frame."""
+def two_person_groups(tmp_path):
+    """Person groups at the left and right edges of a 512 px wide frame, and one person between them."""
     ids = np.zeros((160, 512), dtype=np.uint16)
     ids[100:140, 0:20] = 24
     ids[100:140, 492:512] = 24
@@ -194,6 +194,12 @@ def test_each_group_component_is_its_own_crowd_region(tmp_path):
     root = tmp_path / "cityscapes"
     make_cityscapes_frame(root, "lindau", "lindau_000001_000019", ids)
     ground_truth, _ = convert(root, tmp_path)
+    return ids, root, ground_truth
+
+
+def test_each_group_component_is_its_own_crowd_region(tmp_path):
+    """Two person groups at the two edges of a frame are two crowd regions, not one box over the frame."""
+    ids, root, ground_truth = two_person_groups(tmp_path)
     crowd = sorted(a["bbox"] for a in ground_truth["annotations"] if a["iscrowd"])
     assert crowd == [[0, 100, 20, 40], [492, 100, 20, 40]]
     assert assert_matches_cityscapesscripts(ground_truth, root / "gtFine" / "val") == 3
@@ -202,13 +208,7 @@ def test_each_group_component_is_its_own_crowd_region(tmp_path):
 def test_a_false_positive_between_groups_counts_for_boxes_as_for_masks(tmp_path):
     from segshift.evaluation import coco as coco_eval
 
-    ids = np.zeros((160, 512), dtype=np.uint16)
-    ids[100:140, 0:20] = 24
-    ids[100:140, 492:512] = 24
-    ids[20:80, 200:240] = 24000
-    root = tmp_path / "cityscapes"
-    make_cityscapes_frame(root, "lindau", "lindau_000001_000019", ids)
-    ground_truth, _ = convert(root, tmp_path)
+    ids, _, ground_truth = two_person_groups(tmp_path)
     person = masks.encode((ids == 24000)[None])[0]
     fp = np.zeros_like(ids, dtype=bool)
     fp[100:140, 300:320] = True  # 280 px from either group

@@ -214,7 +214,7 @@ def ap_by_size(label: str, same_ruler: dict[str, dict], shares: dict[str, dict[s
     sizes = list(SIZES)
     classes = _with_ground_truth(list(same_ruler.values()), shared_classes(*same_ruler.values()))
     rows = [("absolute", "", {s: f"{s}\n(area {_area_text(s)})" for s in sizes}),
-            ("relative", "_rel", {s: f"{s}\n({_relative_text(s)} of the image)" for s in sizes})]
+            ("relative", "_rel", {s: f"{s}\n({_relative_text(s)})" for s in sizes})]
     for (how, suffix, ticks), (left, right) in zip(rows, axes):
         series = {
             names[d]: [_points(mean_over(same_ruler[d]["results"][IOU_TYPE]["per_class"], classes, f"AP{s[0]}{suffix}"))
@@ -224,7 +224,8 @@ def ap_by_size(label: str, same_ruler: dict[str, dict], shares: dict[str, dict[s
         _grouped_bars(left, [ticks[s] for s in sizes], series, bar_colors)
         left.set_xticklabels(left.get_xticklabels(), rotation=0, ha="center", fontsize=8)
         left.set_ylabel("mask AP (points)")
-        left.set_title(f"Same-ruler mask AP by {how} object size")
+        left.set_title(f"Same-ruler mask AP by {how} object size"
+                       + ("\n(share of the image's area)" if how == "relative" else ""), fontsize=10)
         series = {names[d]: [100 * shares[d][how][s] for s in sizes] for d in domains}
         _grouped_bars(right, sizes, series, bar_colors)
         right.set_xticklabels(sizes, rotation=0, ha="center")
