@@ -433,3 +433,31 @@ def test_a_coco_json_domain_runs_end_to_end(shared_data, yolo_model, tmp_path):
     assert (gap[gap.domain == "streets"]["gap"].dropna() == 0).all()
     assert (tmp_path / "results/figures/yolov8n_seg/coco_val2017_vs_streets/per_class_ap.png").is_file()
     assert (tmp_path / "results/figures/qualitative/streets.png").is_file()
+
+
+def test_exports_load_in_pycocotools_and_give_the_same_ruler_numbers(pipeline, tmp_path):
+    """snakemake export: COCO results JSON next to the domain's ground truth in COCO ids."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    work, config = pipeline
+    scratch = tmp_path / "work"
+    shutil.copytree(work, scratch, symlinks=True, ignore=shutil.ignore_patterns("report.html"))
+    jobs = dry_run(scratch, config, "export")
+    assert {j["rule"] for j in jobs} == {"export_predictions", "export_ground_truth", "export"}  # no inference
+    snakemake(scratch, "--cores", "2", "export", configfile=config, check=True)
+    matrix = pd.read_csv(work / "results/tables/transfer_matrix.csv")
+    for domain in ("coco_val2017", "cityscapes_val"):
+        gt = COCO(str(scratch / f"results/exports/{domain}/ground_truth.json"))
+        results = json.loads((scratch / f"results/exports/{domain}/yolov8n_seg.json").read_text())
+        assert {"image_id", "category_id", "score", "bbox", "segmentation"} <= set(results[0])
+        evaluator = COCOeval(gt, gt.loadRes([{k: v for k, v in r.items() if k != "bbox"} for r in results]), "segm")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+        expected = matrix[(matrix.model == "yolov8n_seg") & (matrix.domain == domain) & (matrix.protocol == "same_ruler")
+                          & (matrix.iou_type == "segm") & (matrix.category == "all") & (matrix.metric == "AP")]
+        assert evaluator.stats[0] == pytest.approx(expected["value"].item(), abs=1e-9), domain
+        aps = matrix[(matrix.model == "yolov8n_seg") & (matrix.domain == domain) & (matrix.protocol == "same_ruler")
+                     & (matrix.iou_type == "segm") & (matrix.category == "all") & (matrix.metric == "APs")]
+        assert evaluator.stats[3] == pytest.approx(aps["value"].item(), abs=1e-9) or np.isnan(aps["value"].item())
