@@ -318,10 +318,14 @@ def make(
                            display_threshold=display_threshold, count=count, fixed_ids=fixed_ids)
     rows = images.images.set_index("image_id")
     shard_of = corruptions.shard_of(corrupted_files) if corruption else {}
+    sources = {}  # one reader per cached shard: each reads its Parquet file once
 
     def read_image(image_id: int) -> np.ndarray:
         row = rows.loc[image_id]
-        source = DomainImages(images.image_dir, corruption, shard_of.get(image_id))
+        shard = shard_of.get(image_id)
+        if shard not in sources:
+            sources[shard] = DomainImages(images.image_dir, corruption, shard)
+        source = sources[shard]
         try:
             return source(image_id, row["file_name"], int(row["width"]), int(row["height"]))
         except (OSError, ValueError, SyntaxError) as e:
