@@ -261,6 +261,7 @@ def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str
                 ap[(m["model"], m["domain"], m["metric"], kind)] = r["summary"]["AP"]
     rows, layout_rows = [], []
     protocols = list(dict.fromkeys(k[2] for k in ap))
+    columns = list(dict.fromkeys(d["corruption"]["name"] for e in suites.values() for d in e["members"].values()))
     for suite, entry in suites.items():
         members = {name: domain_entry["corruption"] for name, domain_entry in entry["members"].items()}
         for model in labels:
@@ -281,13 +282,11 @@ def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str
                         rows.append(head + ["all", severity, "AP", value])
                     if kind == iou_type:
                         layout_rows.append([labels[model], suite, protocol, clean, stats["mPC"], Ratio(stats["rPC"])]
-                                           + list(stats["per_corruption"].values()))
-    corruptions_ = list(dict.fromkeys(m["name"] for e in suites.values() for m in
-                                      (d["corruption"] for d in e["members"].values())))
+                                           + [stats["per_corruption"].get(c) for c in columns])
     layout = Layout(
         caption=f"Robustness to image corruptions ({iou_type}): clean AP, mPC (mean AP over corruptions and "
                 "severities), rPC = mPC / clean AP, and the mean AP over severities of each corruption.",
-        header=["Model", "Suite", "Protocol", "clean AP", "mPC", "rPC"] + corruptions_,
+        header=["Model", "Suite", "Protocol", "clean AP", "mPC", "rPC"] + columns,
         rows=layout_rows,
         numeric_from=3,
         notes=[_models_note(labels), "rPC is shown in percent. Michaelis et al. 2019, 'Benchmarking Robustness in "

@@ -262,15 +262,13 @@ def on_ignore_regions(frame: pd.DataFrame, ground_truth: dict, fraction: float =
 
     regions = {im["id"]: im.get("ignore_regions") for im in ground_truth["images"]}
     out = np.zeros(len(frame), dtype=bool)
-    positions = np.arange(len(frame))
-    for image_id, rows in frame.groupby("image_id"):
+    for image_id, positions in frame.groupby("image_id").indices.items():
         region = regions.get(image_id)
-        if region is None or rows.empty:
+        if region is None:
             continue
-        dt = [predictions.rle(r) for r in rows.itertuples()]
+        dt = [predictions.rle(r) for r in frame.iloc[positions].itertuples()]
         # IoU against a crowd region is intersection over the detection's own area.
-        inside = mask_api.iou(dt, [region], [1])[:, 0]
-        out[positions[(frame["image_id"] == image_id).to_numpy()]] = inside >= fraction
+        out[positions] = mask_api.iou(dt, [region], [1])[:, 0] >= fraction
     return out
 
 
