@@ -401,6 +401,8 @@ def table_files():
         tables.append("transfer_gap")
     if SUITES:
         tables.append("robustness")
+    if config["report"]["model_pairs"]:
+        tables.append("model_comparison")
     return expand(
         "results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]
     )

@@ -7,7 +7,8 @@ rule coco_metrics:
         predictions=prediction_shards,
         ground_truth=domain_ground_truth,
     output:
-        "results/metrics/{domain}/{model}/coco.json",
+        metrics="results/metrics/{domain}/{model}/coco.json",
+        resamples="results/metrics/{domain}/{model}/coco_resamples.parquet",
     log:
         "logs/coco_metrics/{domain}/{model}.log",
     wildcard_constraints:
@@ -17,6 +18,7 @@ rule coco_metrics:
     params:
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
+        bootstrap=config["evaluation"]["bootstrap"],
     script:
         "../workflow/scripts/coco_metrics.py"
 
@@ -27,7 +29,8 @@ rule same_ruler_metrics:
         ground_truth=domain_ground_truth,
         source_ground_truth=source_ground_truth,
     output:
-        "results/metrics/{domain}/{model}/same_ruler.json",
+        metrics="results/metrics/{domain}/{model}/same_ruler.json",
+        resamples="results/metrics/{domain}/{model}/same_ruler_resamples.parquet",
     log:
         "logs/same_ruler_metrics/{domain}/{model}.log",
     conda:
@@ -38,6 +41,7 @@ rule same_ruler_metrics:
         source_kind=source_kind,
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
+        bootstrap=config["evaluation"]["bootstrap"],
         ignore_regions=config["evaluation"]["same_ruler_ignore_regions"],
     script:
         "../workflow/scripts/same_ruler_metrics.py"
@@ -49,7 +53,8 @@ rule cityscapes_metrics:
         ground_truth=domain_ground_truth,
         manifest=domain_manifest,
     output:
-        "results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
+        metrics="results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
+        resamples="results/metrics/{domain}/{model}/cityscapes_{rider_policy}_resamples.parquet",
     log:
         "logs/cityscapes_metrics/{domain}/{model}/{rider_policy}.log",
     wildcard_constraints:
@@ -60,6 +65,7 @@ rule cityscapes_metrics:
     params:
         engine=config["evaluation"]["cityscapes_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
+        bootstrap=config["evaluation"]["bootstrap"],
         class_mapping=config["evaluation"]["class_mapping"],
         rider=rider_settings,
     script:
@@ -184,5 +190,29 @@ rule robustness_table:
     params:
         labels=model_labels,
         suites=suite_settings,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule model_comparison_table:
+    input:
+        all_metric_files,
+    output:
+        csv=report(
+            "results/tables/model_comparison.csv",
+            caption="../workflow/report/model_comparison.rst",
+            category="Tables",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: model comparison"},
+        ),
+        md="results/tables/model_comparison.md",
+        tex="results/tables/model_comparison.tex",
+    log:
+        "logs/tables/model_comparison.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        pairs=config["report"]["model_pairs"],
     script:
         "../workflow/scripts/tables.py"

@@ -217,7 +217,7 @@ def real_cityscapes_predictions(shared_data, yolo_weights, tmp_path):
 def test_cityscapes_stage_equals_the_official_evaluator_on_the_real_frame(shared_data, yolo_weights, tmp_path, policy):
     out = real_cityscapes_predictions(shared_data, yolo_weights, tmp_path)
     for engine in cityscapes.ENGINES:
-        result = metrics.cityscapes_metrics([out / "s.parquet"], out / "gt.json", out / "manifest.parquet", engine=engine,
+        result, _ = metrics.cityscapes_metrics([out / "s.parquet"], out / "gt.json", out / "manifest.parquet", engine=engine,
                                             score_threshold=0.0, class_mapping=CLASS_MAPPING, rider_policy=policy)
         frame, _ = predictions.read([out / "s.parquet"])
         mapped, _ = cityscapes.to_cityscapes(frame, CLASS_MAPPING, policy)
@@ -416,7 +416,7 @@ def test_metric_stage_logs_unknown_categories_and_records_provenance(coco_run, t
     table = pd.concat([pd.read_parquet(s) for s in shards])
     assert len(table)
     with caplog.at_level(logging.INFO):
-        result = metrics.coco_metrics(shards, gt_path, engine="faster_coco_eval", score_threshold=0.25,
+        result, _ = metrics.coco_metrics(shards, gt_path, engine="faster_coco_eval", score_threshold=0.25,
                                       domain="coco_val2017")
     assert [p["file"] for p in result["provenance"]["predictions"]] == [str(s) for s in shards]
     assert result["provenance"]["settings"] == {"engine": "faster_coco_eval", "score_threshold": 0.25}

@@ -461,3 +461,11 @@ def test_exports_load_in_pycocotools_and_give_the_same_ruler_numbers(pipeline, t
         aps = matrix[(matrix.model == "yolov8n_seg") & (matrix.domain == domain) & (matrix.protocol == "same_ruler")
                      & (matrix.iou_type == "segm") & (matrix.category == "all") & (matrix.metric == "APs")]
         assert evaluator.stats[3] == pytest.approx(aps["value"].item(), abs=1e-9) or np.isnan(aps["value"].item())
+
+
+def test_a_bootstrap_change_reruns_metrics_and_tables_but_no_inference(pipeline, tmp_path):
+    work, _ = pipeline
+    config = changed(pipeline, tmp_path, lambda c: c.setdefault("evaluation", {}).update(bootstrap={"resamples": 200, "seed": 7}))
+    rules = {j["rule"] for j in dry_run(work, config)}
+    assert {"coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "model_comparison_table"} <= rules
+    assert not rules & {"infer", "prepare_dataset", "corrupt"}

@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from segshift import manifest, predictions
 from segshift.categories import COCO_ID_TO_NAME
 from segshift.errors import SegshiftError
-from segshift.evaluation import cityscapes, cityscapes_fast, clean_nan, coco, provenance
+from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, clean_nan, coco, provenance
 from segshift.io import read_json
 
 log = logging.getLogger(__name__)
@@ -58,42 +59,81 @@ def check_mask_sizes(files: list[str | Path], ground_truth: dict) -> None:
                 )
 
 
-def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float, domain: str) -> dict[str, Any]:
-    """COCO bbox and segm AP on every class of the ground truth (the paper's Table III)."""
-    return _coco_style("coco", files, ground_truth_file, engine, score_threshold,
-                       lambda gt, frame, ids: coco.evaluate(gt, frame, ids, engine=engine), {}, domain=domain)
+def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: float, domain: str,
+                 resampling: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """COCO bbox and segm AP on every class of the ground truth (the paper's Table III), and the
+    per-resample values of every number (`resampling`: resamples, seed, confidence)."""
+    def evaluate(gt, frame, ids):
+        return coco.evaluate(gt, frame, ids, engine=engine)
+
+    def resample(gt, frame, ids, counts):
+        return {f"{kind}/{key}": v for kind in coco.IOU_TYPES
+                for key, v in _coco_resampled(gt, frame, ids, kind, [c["id"] for c in gt["categories"]], counts).items()}
+
+    return _coco_style("coco", files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling, {},
+                       domain=domain)
 
 
 def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, domain: str, kind: str, source: str,
-                       source_kind: str, engine: str, score_threshold: float, ignore_regions: bool = False
-                       ) -> dict[str, Any]:
+                       source_kind: str, engine: str, score_threshold: float, ignore_regions: bool = False,
+                       resampling: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """COCO-style AP, per class and size, on the classes a domain shares with the source (COCO's taxonomy)."""
     source_classes = coco.domain_classes(read_json(source_ground_truth_file, what="ground-truth file"), source_kind)
 
-    def evaluate(gt, frame, ids):
-        classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
-        return coco.same_ruler(gt, kind, frame, ids, engine, classes, ignore_regions=ignore_regions)
+    def classes_of(gt):
+        return sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
 
-    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, evaluate,
+    def evaluate(gt, frame, ids):
+        return coco.same_ruler(gt, kind, frame, ids, engine, classes_of(gt), ignore_regions=ignore_regions)
+
+    def resample(gt, frame, ids, counts):
+        classes = classes_of(gt)
+        shared, frame, _ = coco.same_ruler_inputs(gt, kind, frame, classes, ignore_regions)
+        scale = coco.relative_area_scale(shared, ids)
+        out = {}
+        for iou_type in coco.IOU_TYPES:
+            out.update({f"{iou_type}/{k}": v for k, v in _coco_resampled(shared, frame, ids, iou_type, classes, counts).items()})
+            relative = _coco_resampled(shared, frame, ids, iou_type, classes, counts, area_scale=scale)
+            out.update({f"{iou_type}/{k}_rel": v for k, v in relative.items() if k.rsplit("/", 1)[1] in ("APs", "APm", "APl")})
+        return out
+
+    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling,
                        {"ignore_regions": ignore_regions}, domain=domain, source=source)
 
 
-def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, extra_settings,
-                **labels) -> dict[str, Any]:
+def _coco_resampled(gt, frame, ids, iou_type, classes, counts, area_scale=None) -> dict[str, np.ndarray]:
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    matches = bootstrap.coco_matches(gt, frame, ids, iou_type, classes, area_scale=area_scale)
+    return bootstrap.coco_values(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
+
+
+def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling,
+                extra_settings, **labels) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
     check_mask_sizes(files, ground_truth)
     settings = {"engine": engine, "score_threshold": score_threshold, **extra_settings}
-    return clean_nan(
-        {
-            "metric": metric,
-            "model": _model(files),
-            **labels,
-            "counts": counts,
-            "results": evaluate(ground_truth, frame, image_ids),
-            "provenance": provenance(files, ground_truth_file, settings),
-        }
-    )
+    result = {
+        "metric": metric,
+        "model": _model(files),
+        **labels,
+        "counts": counts,
+        "results": evaluate(ground_truth, frame, image_ids),
+        "provenance": provenance(files, ground_truth_file, settings),
+    }
+    values = {}
+    if resampling and resampling["resamples"]:
+        log.info("bootstrap: %d resamples of %d images", resampling["resamples"], len(image_ids))
+        draws = bootstrap.draws(image_ids, resampling["resamples"], resampling["seed"])
+        values = resample(ground_truth, frame[frame["image_id"].isin(set(image_ids))], sorted(image_ids), draws)
+    return _with_intervals(result, values, resampling), values
+
+
+def _with_intervals(result: dict, values: dict[str, np.ndarray], resampling: dict | None) -> dict[str, Any]:
+    if values:
+        result["intervals"] = bootstrap.intervals(values, resampling["confidence"])
+        result["provenance"]["settings"]["bootstrap"] = dict(resampling)
+    return clean_nan(result)
 
 
 def cityscapes_metrics(
@@ -110,7 +150,8 @@ def cityscapes_metrics(
     rider_mask_overlap: float = 0.1,
     workers: int | None = None,
     domain: str | None = None,
-) -> dict[str, Any]:
+    resampling: dict | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The official Cityscapes instance protocol (AP and AP50 per class; the paper's Table IV)."""
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
@@ -123,12 +164,21 @@ def cityscapes_metrics(
         rider_mask_overlap=rider_mask_overlap,
     )
     images = cityscapes.ground_truth_images(ground_truth, image_ids)
+    if engine not in cityscapes.ENGINES:
+        raise SegshiftError(f"unknown Cityscapes evaluation engine {engine!r}; use one of {', '.join(cityscapes.ENGINES)}")
+    matches = None
+    if engine == "segshift" or (resampling and resampling["resamples"]):
+        matches = cityscapes_fast.match(mapped, images, gt_dir, workers=workers)
     if engine == "official":
         result = cityscapes.evaluate_official(mapped, images, gt_dir)
-    elif engine == "segshift":
-        result = cityscapes_fast.evaluate(mapped, images, gt_dir, workers=workers)
     else:
-        raise SegshiftError(f"unknown Cityscapes evaluation engine {engine!r}; use one of {', '.join(cityscapes.ENGINES)}")
+        result = cityscapes.summarize(cityscapes_fast.average_precision(matches), cityscapes_fast.OVERLAPS)
+    values = {}
+    if resampling and resampling["resamples"]:
+        log.info("bootstrap: %d resamples of %d frames", resampling["resamples"], len(images))
+        entries = bootstrap.cityscapes_entries(matches, cityscapes_fast.OVERLAPS)
+        draws = bootstrap.draws([im.image_id for im in images], resampling["resamples"], resampling["seed"])
+        values = bootstrap.cityscapes_values(bootstrap.cityscapes_resampled(entries, draws))
     settings = {
         "engine": engine,
         "score_threshold": score_threshold,
@@ -138,17 +188,16 @@ def cityscapes_metrics(
         **({"rider_mask_overlap": rider_mask_overlap, "rider_min_score": rider_min_score}
            if rider_policy == "two_wheeler_mask" else {}),
     }
-    return clean_nan(
-        {
-            "metric": "cityscapes",
-            "model": _model(files),
-            "domain": domain,
-            "rider_policy": rider_policy,
-            "counts": {**counts, "class_mapping": mapping_counts},
-            "results": result,
-            "provenance": provenance(files, ground_truth_file, settings),
-        }
-    )
+    result = {
+        "metric": "cityscapes",
+        "model": _model(files),
+        "domain": domain,
+        "rider_policy": rider_policy,
+        "counts": {**counts, "class_mapping": mapping_counts},
+        "results": result,
+        "provenance": provenance(files, ground_truth_file, settings),
+    }
+    return _with_intervals(result, values, resampling), values
 
 
 def _model(files) -> str | None:

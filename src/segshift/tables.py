@@ -4,26 +4,65 @@ Markdown and LaTeX (booktabs). Values are fractions in the CSV and AP points (x1
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from segshift.evaluation import bootstrap
 from segshift.evaluation.cityscapes import CLASS_NAMES
 from segshift.evaluation.coco import SUMMARY, mean_over
 from segshift.io import write_text
 
-TIDY_COLUMNS = ["model", "label", "domain", "iou_type", "rider_policy", "category", "metric", "value"]
-GAP_COLUMNS = ["model", "label", "source", "domain", "iou_type", "category", "metric", "source_value", "domain_value", "gap"]
+CI = ["ci_low", "ci_high"]
+TIDY_COLUMNS = ["model", "label", "domain", "iou_type", "rider_policy", "category", "metric", "value", *CI]
+GAP_COLUMNS = ["model", "label", "source", "domain", "iou_type", "category", "metric", "source_value", "domain_value", "gap",
+               *CI, "excludes_zero"]
 MATRIX_COLUMNS = ["model", "domain", "base", "corruption", "severity", "test_size", "protocol", "iou_type", "category",
-                  "metric", "value"]
-ROBUSTNESS_COLUMNS = ["model", "label", "suite", "domain", "protocol", "iou_type", "corruption", "severity", "metric", "value"]
+                  "metric", "value", *CI]
+ROBUSTNESS_COLUMNS = ["model", "label", "suite", "domain", "protocol", "iou_type", "corruption", "severity", "metric", "value",
+                      *CI]
+COMPARISON_COLUMNS = ["model", "other_model", "domain", "protocol", "iou_type", "category", "metric", "value", "other_value",
+                      "difference", *CI, "sign_flips", "excludes_zero"]
 MAX_CLASS_COLUMNS = 10  # wider class sets stay in the CSV
 
 
 class Signed(float):
     """A difference, shown with its sign."""
+
+
+class Estimate(float):
+    """A number with its bootstrap interval, shown as 37.4 [36.2, 38.6]; a difference (signed) whose
+    interval excludes 0 is marked with *."""
+
+    def __new__(cls, value, low=None, high=None, signed: bool = False):
+        out = super().__new__(cls, value)
+        out.low, out.high, out.signed = low, high, signed
+        return out
+
+    def text(self) -> str:
+        number = f"{100 * self:+.1f}" if self.signed else f"{100 * self:.1f}"
+        if not (_finite(self.low) and _finite(self.high)):
+            return number
+        mark = "*" if self.signed and (self.low > 0 or self.high < 0) else ""
+        return f"{number} [{100 * self.low:.1f}, {100 * self.high:.1f}]{mark}"
+
+
+def estimate(value, interval=None, signed: bool = False):
+    """An Estimate of a finite value, else None (shown as –)."""
+    if not _finite(value):
+        return None
+    low, high = interval or (None, None)
+    return Estimate(value, low, high, signed)
+
+
+def interval_of(metric_file: dict, key: str) -> tuple:
+    """(low, high) of a number of a metric file ("segm/summary/AP", "mean/AP"), (None, None) without intervals."""
+    found = metric_file.get("intervals", {}).get(key)
+    return tuple(found) if found else (None, None)
 
 
 @dataclass
@@ -37,6 +76,8 @@ class Layout:
     def cell(self, value: Any) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
+        if isinstance(value, Estimate):
+            return value.text()
         if isinstance(value, Signed):
             return f"{100 * value:+.1f}"
         if isinstance(value, float):
@@ -86,6 +127,19 @@ def _models_note(labels: dict[str, str]) -> str:
     return "Models: " + ", ".join(f"{label} ({model})" for model, label in labels.items()) + "."
 
 
+def _interval_note(metrics: list[dict], difference: bool = False) -> list[str]:
+    settings = [m["provenance"]["settings"].get("bootstrap") for m in metrics]
+    settings = [b for b in settings if b]
+    if not settings:
+        return []
+    b = settings[0]
+    note = (f"[low, high]: {100 * b['confidence']:g}% percentile bootstrap interval over images "
+            f"({b['resamples']} resamples, seed {b['seed']}).")
+    if difference:
+        note += " * marks a difference whose interval excludes 0."
+    return [note]
+
+
 def _skipped_note(metrics: list[dict]) -> list[str]:
     skipped = sorted({s["file_name"] for m in metrics for s in m["counts"].get("skipped_images", [])})
     return [f"Unreadable images left out: {', '.join(skipped)}."] if skipped else []
@@ -98,18 +152,21 @@ def coco_table(metrics: list[dict], labels: dict[str, str], score_threshold: flo
         model, domain = m["model"], m["domain"]
         for iou_type, result in m["results"].items():
             for metric in SUMMARY:
-                rows.append([model, labels[model], domain, iou_type, None, "all", metric, result["summary"][metric]])
+                rows.append([model, labels[model], domain, iou_type, None, "all", metric, result["summary"][metric],
+                             *interval_of(m, f"{iou_type}/summary/{metric}")])
             for category, values in result["per_class"].items():
                 for metric, value in values.items():
-                    rows.append([model, labels[model], domain, iou_type, None, category, metric, value])
-            layout_rows.append([labels[model], domain, iou_type] + [result["summary"][k] for k in SUMMARY])
+                    rows.append([model, labels[model], domain, iou_type, None, category, metric, value,
+                                 *interval_of(m, f"{iou_type}/per_class/{category}/{metric}")])
+            layout_rows.append([labels[model], domain, iou_type]
+                               + [estimate(result["summary"][k], interval_of(m, f"{iou_type}/summary/{k}")) for k in SUMMARY])
     layout = Layout(
         caption="COCO metrics on the domains of COCO datasets.",
         header=["Model", "Domain", "Type", "AP", "AP50", "AP75", "APs", "APm", "APl"],
         rows=layout_rows,
         numeric_from=3,
         notes=[_models_note(labels), f"Evaluated with {engine}; detections scoring below {score_threshold} dropped."]
-        + _skipped_note(metrics),
+        + _interval_note(metrics) + _skipped_note(metrics),
     )
     return pd.DataFrame(rows, columns=TIDY_COLUMNS), layout
 
@@ -122,12 +179,15 @@ def cityscapes_table(metrics: list[dict], labels: dict[str, str], class_mapping:
         model, domain, policy, result = m["model"], m["domain"], m["rider_policy"], m["results"]
         for category in CLASS_NAMES:
             for metric in ("AP", "AP50"):
-                rows.append([model, labels[model], domain, "segm", policy, category, metric, result["per_class"][category][metric]])
+                rows.append([model, labels[model], domain, "segm", policy, category, metric, result["per_class"][category][metric],
+                             *interval_of(m, f"per_class/{category}/{metric}")])
         for metric in ("AP", "AP50"):
-            rows.append([model, labels[model], domain, "segm", policy, "mean", metric, result["mean"][metric]])
+            rows.append([model, labels[model], domain, "segm", policy, "mean", metric, result["mean"][metric],
+                         *interval_of(m, f"mean/{metric}")])
         layout_rows.append(
-            [labels[model], domain, policy, result["mean"]["AP"], result["mean"]["AP50"]]
-            + [result["per_class"][c]["AP"] for c in CLASS_NAMES]
+            [labels[model], domain, policy, estimate(result["mean"]["AP"], interval_of(m, "mean/AP")),
+             estimate(result["mean"]["AP50"], interval_of(m, "mean/AP50"))]
+            + [estimate(result["per_class"][c]["AP"], interval_of(m, f"per_class/{c}/AP")) for c in CLASS_NAMES]
         )
     mapping = ", ".join(f"{k}→{v}" for k, v in class_mapping.items())
     layout = Layout(
@@ -143,7 +203,7 @@ def cityscapes_table(metrics: list[dict], labels: dict[str, str], class_mapping:
             "two_wheeler_mask (the same by masks: the lower half of the person's mask on the two-wheeler's).",
             f"Evaluated with the {engine} engine; – marks a class without ground truth.",
         ]
-        + _skipped_note(metrics),
+        + _interval_note(metrics) + _skipped_note(metrics),
     )
     return pd.DataFrame(rows, columns=TIDY_COLUMNS), layout
 
@@ -160,36 +220,73 @@ def gap_values(source: dict, target: dict, iou_type: str, metric: str = "AP") ->
 
 
 def _finite(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+    return value is not None and not (isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def protocol(metric_file: dict) -> str:
+    """coco, same_ruler or cityscapes_<rider policy>: the name tables give a metric file's protocol."""
+    if metric_file["metric"] == "cityscapes":
+        return f"cityscapes_{metric_file['rider_policy']}"
+    return metric_file["metric"]
+
+
+def summary_key(metric_file: dict, iou_type: str, metric: str = "AP", category: str = "all") -> str:
+    """The key of a number in a metric file's intervals and resampled values."""
+    prefix = "" if metric_file["metric"] == "cityscapes" else f"{iou_type}/"
+    if category == "all":
+        return f"{prefix}{'mean' if metric_file['metric'] == 'cityscapes' else 'summary'}/{metric}"
+    return f"{prefix}per_class/{category}/{metric}"
+
+
+def _resampled(resamples: dict | None, m: dict, key: str):
+    """Per-resample values of one number, or None (resampling off, or the file has no such column)."""
+    frame = (resamples or {}).get((m["model"], m["domain"], protocol(m)))
+    if frame is None or key not in frame.columns:
+        return None
+    return frame[key].to_numpy()
 
 
 def _difference(a, b):
     return a - b if _finite(a) and _finite(b) else None
 
 
-def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: str, iou_type: str = "segm"
-                       ) -> tuple[pd.DataFrame, Layout]:
-    """Same-ruler AP of the source and each target on the classes they share, and the gap (source minus target)."""
+def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: str, iou_type: str = "segm",
+                       resamples: dict | None = None) -> tuple[pd.DataFrame, Layout]:
+    """Same-ruler AP of the source and each target on the classes they share, and the gap (source minus target)
+    with its bootstrap interval (source and target images resampled independently)."""
     by_key = {(m["model"], m["domain"]): m for m in same_ruler}
     targets = list(dict.fromkeys(m["domain"] for m in same_ruler if m["domain"] != source))
+    confidence = _confidence(same_ruler)
     rows, compared = [], {}
     for model in labels:
         for domain in targets:
             if (model, source) not in by_key or (model, domain) not in by_key:
                 continue
+            a_file, b_file = by_key[(model, source)], by_key[(model, domain)]
             for kind in ("bbox", "segm"):
                 for metric in ("AP", "APs", "APm", "APl", "APs_rel", "APm_rel", "APl_rel"):
-                    values, both = gap_values(by_key[(model, source)], by_key[(model, domain)], kind, metric)
+                    values, both = gap_values(a_file, b_file, kind, metric)
                     compared[domain] = both
                     for category, (a, b) in values.items():
-                        rows.append([model, labels[model], source, domain, kind, category, metric, a, b, _difference(a, b)])
+                        gap = _difference(a, b)
+                        classes = both if category == "all" else [category]
+                        ci = bootstrap.difference(_class_mean(resamples, a_file, kind, metric, classes),
+                                                  _class_mean(resamples, b_file, kind, metric, classes), gap, confidence
+                                                  ) if resamples and gap is not None else {}
+                        rows.append([model, labels[model], source, domain, kind, category, metric, a, b, gap,
+                                     ci.get("ci_low"), ci.get("ci_high"), ci.get("excludes_zero")])
     tidy = pd.DataFrame(rows, columns=GAP_COLUMNS)
     classes = list(dict.fromkeys(c for d in targets for c in compared.get(d, [])))
     per_class = classes if len(classes) <= MAX_CLASS_COLUMNS else []
     layout_rows = []
     for (model, domain), group in tidy[(tidy.iou_type == iou_type) & (tidy.metric == "AP")].groupby(["model", "domain"], sort=False):
         values = group.set_index("category")
-        gap = lambda c: Signed(values.at[c, "gap"]) if c in values.index and _finite(values.at[c, "gap"]) else None  # noqa: E731
+
+        def gap(c):
+            if c not in values.index:
+                return None
+            return estimate(values.at[c, "gap"], (values.at[c, "ci_low"], values.at[c, "ci_high"]), signed=True)
+
         layout_rows.append([labels[model], domain, values.at["all", "source_value"], values.at["all", "domain_value"],
                             gap("all")] + [gap(c) for c in per_class])
     layout = Layout(
@@ -203,9 +300,27 @@ def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: s
             "gap = AP on the source minus AP on the domain (positive: worse on the domain), over the classes with "
             "ground truth in both: " + "; ".join(f"{d}: {', '.join(compared.get(d, [])) or 'none'}" for d in targets) + ".",
             "A Cityscapes rider counts as person, as COCO annotates riders.",
-        ],
+        ] + _interval_note(same_ruler, difference=True),
     )
     return tidy, layout
+
+
+def _class_mean(resamples, m: dict, kind: str, metric: str, classes: list[str]):
+    """Per resample: the mean of a metric over classes (a class absent from a resample left out)."""
+    columns = [_resampled(resamples, m, f"{kind}/per_class/{c}/{metric}") for c in classes]
+    if not columns or any(c is None for c in columns):
+        return np.full(1, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(columns), axis=0)
+
+
+def _confidence(files: list[dict]) -> float:
+    for m in files:
+        b = m["provenance"]["settings"].get("bootstrap")
+        if b:
+            return b["confidence"]
+    return 0.95
 
 
 def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str, dict], iou_types=("segm", "bbox")
@@ -218,71 +333,88 @@ def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str
         test_size = "x".join(map(str, d["test_size"])) if d["test_size"] else None
         head = [m["model"], m["domain"], d["dataset"], corruption.get("name"), corruption.get("severity"), test_size]
         if m["metric"] == "cityscapes":
-            protocol, result = f"cityscapes_{m['rider_policy']}", {"segm": m["results"]}
-            summary_key = "mean"
+            result, summary_key, prefix = {"segm": m["results"]}, "mean", lambda kind: ""
         else:
-            protocol, result, summary_key = m["metric"], m["results"], "summary"
+            result, summary_key, prefix = m["results"], "summary", lambda kind: f"{kind}/"
         for iou_type, r in result.items():
             for metric, value in r[summary_key].items():
-                rows.append(head + [protocol, iou_type, "all", metric, value])
+                rows.append(head + [protocol(m), iou_type, "all", metric, value,
+                                    *interval_of(m, f"{prefix(iou_type)}{summary_key}/{metric}")])
             for category, values in r["per_class"].items():
                 for metric, value in values.items():
-                    rows.append(head + [protocol, iou_type, category, metric, value])
+                    rows.append(head + [protocol(m), iou_type, category, metric, value,
+                                        *interval_of(m, f"{prefix(iou_type)}per_class/{category}/{metric}")])
     tidy = pd.DataFrame(rows, columns=MATRIX_COLUMNS)
     same = tidy[(tidy.protocol == "same_ruler") & (tidy.category == "all") & (tidy.metric == "AP")]
     names = [d for d in domains if d in set(same.domain)]
     layout_rows = []
     for model in labels:
         for iou_type in iou_types:
-            values = same[(same.model == model) & (same.iou_type == iou_type)].set_index("domain")["value"]
+            values = same[(same.model == model) & (same.iou_type == iou_type)].set_index("domain")
             if len(values):
-                layout_rows.append([labels[model], iou_type] + [values.get(d) for d in names])
+                layout_rows.append([labels[model], iou_type] + [
+                    estimate(values.at[d, "value"], (values.at[d, "ci_low"], values.at[d, "ci_high"]))
+                    if d in values.index else None for d in names])
     layout = Layout(
         caption="Transfer matrix: same-ruler COCO-style AP of each model (rows) on each domain (columns).",
         header=["Model", "Type"] + names,
         rows=layout_rows,
         numeric_from=2,
         notes=[_models_note(labels), "Each domain is scored on the classes it shares with the source; "
-               "results/tables/transfer_matrix.csv holds every protocol, class and metric."],
+               "results/tables/transfer_matrix.csv holds every protocol, class and metric."] + _interval_note(files),
     )
     return tidy, layout
 
 
-def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str, dict], iou_type: str = "segm"
-                     ) -> tuple[pd.DataFrame, Layout]:
+def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str, dict], iou_type: str = "segm",
+                     resamples: dict | None = None) -> tuple[pd.DataFrame, Layout]:
     """mPC (mean AP over corruptions and severities) and rPC (mPC / clean AP) of each suite, with the mean AP
-    per corruption and per severity (Michaelis et al. 2019), on the same ruler and the dataset's own protocol."""
-    ap = {}  # (model, domain, protocol, iou_type) -> AP
+    per corruption and per severity (Michaelis et al. 2019), on the same ruler and the dataset's own protocol.
+
+    Intervals: a suite's domains are its clean domain's images, so one resample draws the same images
+    on every domain of the suite, and mPC and rPC are recomputed on each resample."""
+    ap = {}  # (model, domain, protocol, iou_type) -> (AP, its resampled values or None)
     for m in files:
-        if m["metric"] == "cityscapes":
-            ap[(m["model"], m["domain"], f"cityscapes_{m['rider_policy']}", "segm")] = m["results"]["mean"]["AP"]
-        else:
-            for kind, r in m["results"].items():
-                ap[(m["model"], m["domain"], m["metric"], kind)] = r["summary"]["AP"]
+        kinds = ["segm"] if m["metric"] == "cityscapes" else list(m["results"])
+        for kind in kinds:
+            key = summary_key(m, kind)
+            value = m["results"]["mean"]["AP"] if m["metric"] == "cityscapes" else m["results"][kind]["summary"]["AP"]
+            ap[(m["model"], m["domain"], protocol(m), kind)] = (value, _resampled(resamples, m, key))
+    confidence = _confidence(files)
     rows, layout_rows = [], []
     protocols = list(dict.fromkeys(k[2] for k in ap))
     columns = list(dict.fromkeys(d["corruption"]["name"] for e in suites.values() for d in e["members"].values()))
     for suite, entry in suites.items():
         members = {name: domain_entry["corruption"] for name, domain_entry in entry["members"].items()}
         for model in labels:
-            for protocol in protocols:
+            for protocol_name in protocols:
                 for kind in ("bbox", "segm"):
-                    clean = ap.get((model, entry["domain"], protocol, kind))
-                    got = {name: ap.get((model, name, protocol, kind)) for name in members}
-                    if clean is None or any(v is None for v in got.values()):
+                    clean = ap.get((model, entry["domain"], protocol_name, kind))
+                    got = {name: ap.get((model, name, protocol_name, kind)) for name in members}
+                    if clean is None or clean[0] is None or any(v is None or v[0] is None for v in got.values()):
                         continue
-                    stats = mpc(clean, [(members[n]["name"], members[n]["severity"], v) for n, v in got.items()])
-                    head = [model, labels[model], suite, entry["domain"], protocol, kind]
-                    rows.append(head + ["none", 0, "AP", clean])
-                    rows.append(head + ["all", "all", "mPC", stats["mPC"]])
-                    rows.append(head + ["all", "all", "rPC", stats["rPC"]])
+                    triples = [(members[n]["name"], members[n]["severity"], v[0]) for n, v in got.items()]
+                    stats = mpc(clean[0], triples)
+                    draws = [clean[1]] + [v[1] for v in got.values()]
+                    spread = {}
+                    if all(d is not None for d in draws):
+                        resampled = mpc(clean[1], [(c, sev, got[n][1]) for n, (c, sev, _) in zip(got, triples)])
+                        spread = _intervals_of(resampled, confidence)
+                        spread["AP"] = bootstrap.interval(clean[1], confidence)
+                    ci = lambda *key: spread.get(key if len(key) > 1 else key[0], (None, None))  # noqa: E731
+                    head = [model, labels[model], suite, entry["domain"], protocol_name, kind]
+                    rows.append(head + ["none", 0, "AP", clean[0], *ci("AP")])
+                    rows.append(head + ["all", "all", "mPC", stats["mPC"], *ci("mPC")])
+                    rows.append(head + ["all", "all", "rPC", stats["rPC"], *ci("rPC")])
                     for corruption, value in stats["per_corruption"].items():
-                        rows.append(head + [corruption, "all", "AP", value])
+                        rows.append(head + [corruption, "all", "AP", value, *ci("per_corruption", corruption)])
                     for severity, value in stats["per_severity"].items():
-                        rows.append(head + ["all", severity, "AP", value])
+                        rows.append(head + ["all", severity, "AP", value, *ci("per_severity", severity)])
                     if kind == iou_type:
-                        layout_rows.append([labels[model], suite, protocol, clean, stats["mPC"], Ratio(stats["rPC"])]
-                                           + [stats["per_corruption"].get(c) for c in columns])
+                        layout_rows.append([labels[model], suite, protocol_name, estimate(clean[0], ci("AP")),
+                                            estimate(stats["mPC"], ci("mPC")), estimate(stats["rPC"], ci("rPC"))]
+                                           + [estimate(stats["per_corruption"].get(c), ci("per_corruption", c))
+                                              for c in columns])
     layout = Layout(
         caption=f"Robustness to image corruptions ({iou_type}): clean AP, mPC (mean AP over corruptions and "
                 "severities), rPC = mPC / clean AP, and the mean AP over severities of each corruption.",
@@ -290,25 +422,90 @@ def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str
         rows=layout_rows,
         numeric_from=3,
         notes=[_models_note(labels), "rPC is shown in percent. Michaelis et al. 2019, 'Benchmarking Robustness in "
-               "Object Detection'; corruptions from imagecorruptions-imaug."],
+               "Object Detection'; corruptions from imagecorruptions-imaug."] + _interval_note(files),
     )
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS), layout
+
+
+def _intervals_of(resampled: dict, confidence: float) -> dict:
+    out = {"mPC": bootstrap.interval(resampled["mPC"], confidence),
+           "rPC": bootstrap.interval(resampled["rPC"], confidence)}
+    for group in ("per_corruption", "per_severity"):
+        for name, values in resampled[group].items():
+            out[(group, name)] = bootstrap.interval(values, confidence)
+    return out
 
 
 class Ratio(float):
     """A ratio, shown in percent like an AP."""
 
 
-def mpc(clean: float, results: list[tuple[str, int, float]]) -> dict[str, Any]:
-    """mPC, rPC and the means per corruption and per severity from (corruption, severity, AP) triples."""
-    frame = pd.DataFrame(results, columns=["corruption", "severity", "AP"])
-    value = float(frame["AP"].mean())
+def mpc(clean, results: list[tuple[str, int, Any]]) -> dict[str, Any]:
+    """mPC, rPC and the means per corruption and per severity from (corruption, severity, AP) triples.
+    Each AP may be a number or an array of per-resample values (then every result is an array)."""
+    values = np.array([r[2] for r in results], dtype=np.float64)  # (domains,) or (domains, resamples)
+    corruptions = [r[0] for r in results]
+    severities = [int(r[1]) for r in results]
+    mean = values.mean(axis=0)
+    clean = np.asarray(clean, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rpc = np.where(clean != 0, mean / np.where(clean != 0, clean, 1), np.nan)
+    pick = lambda keys, key: values[[k == key for k in keys]].mean(axis=0)  # noqa: E731
+    scalar = (lambda v: float(v)) if values.ndim == 1 else (lambda v: v)
     return {
-        "mPC": value,
-        "rPC": value / clean if clean else float("nan"),
-        "per_corruption": {k: float(v) for k, v in frame.groupby("corruption", sort=False)["AP"].mean().items()},
-        "per_severity": {int(k): float(v) for k, v in frame.groupby("severity")["AP"].mean().items()},
+        "mPC": scalar(mean),
+        "rPC": scalar(rpc),
+        "per_corruption": {c: scalar(pick(corruptions, c)) for c in dict.fromkeys(corruptions)},
+        "per_severity": {s: scalar(pick(severities, s)) for s in sorted(set(severities))},
     }
+
+
+def comparison_table(files: list[dict], labels: dict[str, str], pairs: list[list[str]], resamples: dict | None = None,
+                     iou_type: str = "segm") -> tuple[pd.DataFrame, Layout]:
+    """Each model pair on each domain: the difference of every summary and per-class AP, with its paired
+    bootstrap interval (both models scored on the same resampled images) and the share of resamples
+    where the difference changes sign."""
+    by_key = {(m["model"], m["domain"], protocol(m)): m for m in files}
+    confidence = _confidence(files)
+    domains = list(dict.fromkeys(m["domain"] for m in files))
+    rows, layout_rows = [], []
+    for model, other in pairs:
+        for domain in domains:
+            for name in dict.fromkeys(k[2] for k in by_key if k[1] == domain):
+                a, b = by_key.get((model, domain, name)), by_key.get((other, domain, name))
+                if a is None or b is None:
+                    continue
+                kinds = ["segm"] if a["metric"] == "cityscapes" else list(a["results"])
+                for kind in kinds:
+                    ra = a["results"] if a["metric"] == "cityscapes" else a["results"][kind]
+                    rb = b["results"] if b["metric"] == "cityscapes" else b["results"][kind]
+                    summary = "mean" if a["metric"] == "cityscapes" else "summary"
+                    cells = [("all", metric) for metric in ra[summary]]
+                    cells += [(c, "AP") for c in ra["per_class"] if c in rb["per_class"]]
+                    for category, metric in cells:
+                        va = ra[summary][metric] if category == "all" else ra["per_class"][category][metric]
+                        vb = rb[summary].get(metric) if category == "all" else rb["per_class"][category][metric]
+                        diff = _difference(va, vb)
+                        key = summary_key(a, kind, metric, category)
+                        xa, xb = _resampled(resamples, a, key), _resampled(resamples, b, key)
+                        ci = bootstrap.difference(xa, xb, diff, confidence) if diff is not None and xa is not None \
+                            and xb is not None else {}
+                        rows.append([model, other, domain, name, kind, category, metric, va, vb, diff, ci.get("ci_low"),
+                                     ci.get("ci_high"), ci.get("sign_flips"), ci.get("excludes_zero")])
+                        if kind == iou_type and category == "all" and metric == "AP":
+                            layout_rows.append([f"{labels[model]} − {labels[other]}", domain, name, va, vb,
+                                                estimate(diff, (ci.get("ci_low"), ci.get("ci_high")), signed=True),
+                                                ci.get("sign_flips")])
+    layout = Layout(
+        caption=f"Model pairs, paired on the same images: {iou_type} AP of each model and their difference.",
+        header=["Pair", "Domain", "Protocol", "AP", "other AP", "difference", "sign flips"],
+        rows=[r[:6] + [Ratio(r[6]) if _finite(r[6]) else None] for r in layout_rows],
+        numeric_from=3,
+        notes=[_models_note(labels), "sign flips: the share of resamples (in percent) where the difference has "
+               "the other sign; results/tables/model_comparison.csv holds every class and metric."]
+        + _interval_note(files, difference=True),
+    )
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), layout
 
 
 def load_labels(config: dict) -> dict[str, str]:

@@ -3,22 +3,28 @@
 from pathlib import Path
 
 from segshift import tables, workflow
+from segshift.evaluation import bootstrap
 from segshift.io import read_json
 
 
 def main(snakemake):
     metrics = [read_json(path) for path in snakemake.input]
     params, name = snakemake.params, Path(snakemake.output.csv).stem
+    if name in ("transfer_gap", "robustness", "model_comparison"):
+        resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
+                     for m, path in zip(metrics, snakemake.input)}
     if name == "coco_metrics":
         tidy, layout = tables.coco_table(metrics, params.labels, params.score_threshold, params.engine)
     elif name == "cityscapes_metrics":
         tidy, layout = tables.cityscapes_table(metrics, params.labels, params.class_mapping, params.engine)
     elif name == "transfer_gap":
-        tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source)
+        tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source, resamples=resamples)
     elif name == "transfer_matrix":
         tidy, layout = tables.transfer_matrix(metrics, params.labels, params.domains)
+    elif name == "model_comparison":
+        tidy, layout = tables.comparison_table(metrics, params.labels, params.pairs, resamples=resamples)
     else:
-        tidy, layout = tables.robustness_table(metrics, params.labels, params.suites)
+        tidy, layout = tables.robustness_table(metrics, params.labels, params.suites, resamples=resamples)
     tables.write(Path(snakemake.output.csv).with_suffix(""), tidy, layout)
 
 

@@ -186,67 +186,74 @@ def step_ap(y_true: np.ndarray, y_score: np.ndarray, hard_fns: int) -> float:
     return float(np.dot(precision, widths))
 
 
+def image_entries(m: ImageMatches, overlaps: np.ndarray = OVERLAPS) -> list:
+    """One image's contribution to each class's AP: per class, whether it has valid ground truth and
+    any prediction, and per overlap the scored entries (1 true positive, 0 false positive) and the
+    ground truth left unmatched. AP over images is the step-wise AP of the pooled entries."""
+    out = []
+    for label in CLASS_IDS:
+        valid = (m.gt_label == label) & (m.gt_id >= 1000) & (m.gt_pixels >= MIN_REGION_SIZE)
+        preds = np.flatnonzero(m.pred_label == label)
+        pairs = m.pred_label[m.pair_pred] == label
+        pp, pg, pi = m.pair_pred[pairs], m.pair_gt[pairs], m.pair_pixels[pairs]
+        iou = pi / (m.gt_pixels[pg] + m.pred_pixels[pp] - pi)
+        # Pixels of an unmatched prediction that lie on group or too-small ground truth
+        # (a region that is both is counted twice, as in the official script).
+        ignored = pi * ((m.gt_id[pg] < 1000).astype(np.int64) + (m.gt_pixels[pg] < MIN_REGION_SIZE))
+        per_overlap = []
+        for threshold in overlaps:
+            trues, scores = [], []
+            over = iou > threshold
+            hit = over & valid[pg]
+            # Each valid ground truth: its best match is a true positive, further matches false positives.
+            hard_fns = int(valid.sum()) - len(np.unique(pg[hit]))
+            if hit.any():
+                hit_gt, hit_score = pg[hit], m.pred_score[pp[hit]]
+                order = np.lexsort((-hit_score, hit_gt))
+                best = np.ones(len(order), dtype=bool)
+                best[1:] = hit_gt[order][1:] != hit_gt[order][:-1]
+                trues.append(best.astype(np.float64))
+                scores.append(hit_score[order])
+            # Predictions without an overlapping ground truth: false positives unless mostly ignored.
+            found = np.zeros(len(m.pred_label), dtype=bool)
+            found[pp[over]] = True
+            lonely = preds[~found[preds]]
+            if lonely.size:
+                ignore = m.pred_void[lonely].astype(np.int64)
+                np.add.at(ignore, np.searchsorted(lonely, pp[np.isin(pp, lonely)]), ignored[np.isin(pp, lonely)])
+                counted = lonely[ignore / m.pred_pixels[lonely] <= threshold]
+                trues.append(np.zeros(len(counted)))
+                scores.append(m.pred_score[counted])
+            per_overlap.append((np.concatenate(trues) if trues else np.zeros(0),
+                                np.concatenate(scores) if scores else np.zeros(0), hard_fns))
+        out.append((bool(valid.any()), bool(preds.size), per_overlap))
+    return out
+
+
 def average_precision(images: list[ImageMatches], overlaps: np.ndarray = OVERLAPS) -> np.ndarray:
     """(classes, overlaps) AP, NaN for a class without ground truth, as evaluateMatches."""
+    entries = [image_entries(m, overlaps) for m in images]
     ap = np.zeros((len(CLASS_IDS), len(overlaps)))
-    for li, label in enumerate(CLASS_IDS):
-        per_image = []
-        have_gt = have_pred = False
-        for m in images:
-            valid = (m.gt_label == label) & (m.gt_id >= 1000) & (m.gt_pixels >= MIN_REGION_SIZE)
-            preds = np.flatnonzero(m.pred_label == label)
-            have_gt |= bool(valid.any())
-            have_pred |= bool(preds.size)
-            pairs = m.pred_label[m.pair_pred] == label
-            pp, pg, pi = m.pair_pred[pairs], m.pair_gt[pairs], m.pair_pixels[pairs]
-            iou = pi / (m.gt_pixels[pg] + m.pred_pixels[pp] - pi)
-            # Pixels of an unmatched prediction that lie on group or too-small ground truth
-            # (a region that is both is counted twice, as in the official script).
-            ignored = pi * ((m.gt_id[pg] < 1000).astype(np.int64) + (m.gt_pixels[pg] < MIN_REGION_SIZE))
-            per_image.append((m, valid, preds, pp, pg, iou, ignored))
-        if not have_gt:
+    for li in range(len(CLASS_IDS)):
+        if not any(e[li][0] for e in entries):
             ap[li] = np.nan
             continue
-        if not have_pred:
-            ap[li] = 0.0
+        if not any(e[li][1] for e in entries):
             continue
-        for oi, threshold in enumerate(overlaps):
-            trues, scores, hard_fns = [], [], 0
-            for m, valid, preds, pp, pg, iou, ignored in per_image:
-                over = iou > threshold
-                hit = over & valid[pg]
-                # Each valid ground truth: its best match is a true positive, further matches false positives.
-                matched_gt = np.unique(pg[hit])
-                hard_fns += int(valid.sum()) - len(matched_gt)
-                if hit.any():
-                    hit_gt, hit_score = pg[hit], m.pred_score[pp[hit]]
-                    order = np.lexsort((-hit_score, hit_gt))
-                    best = np.ones(len(order), dtype=bool)
-                    best[1:] = hit_gt[order][1:] != hit_gt[order][:-1]
-                    trues.append(best.astype(np.float64))
-                    scores.append(hit_score[order])
-                # Predictions without an overlapping ground truth: false positives unless mostly ignored.
-                found = np.zeros(len(m.pred_label), dtype=bool)
-                found[pp[over]] = True
-                lonely = preds[~found[preds]]
-                if lonely.size:
-                    ignore = m.pred_void[lonely].astype(np.int64)
-                    np.add.at(ignore, np.searchsorted(lonely, pp[np.isin(pp, lonely)]), ignored[np.isin(pp, lonely)])
-                    counted = lonely[ignore / m.pred_pixels[lonely] <= threshold]
-                    trues.append(np.zeros(len(counted)))
-                    scores.append(m.pred_score[counted])
-            y_true = np.concatenate(trues) if trues else np.zeros(0)
-            y_score = np.concatenate(scores) if scores else np.zeros(0)
+        for oi in range(len(overlaps)):
+            parts = [e[li][2][oi] for e in entries]
+            y_true = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+            y_score = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+            hard_fns = sum(p[2] for p in parts)
             # No matched ground truth and no counted prediction: recall is 0 at every
             # threshold, so AP is 0 (where the official script crashes, issue #89).
             ap[li, oi] = step_ap(y_true, y_score, hard_fns) if y_score.size else 0.0
     return ap
 
 
-def evaluate(
-    frame: pd.DataFrame, images: list[GroundTruthImage], gt_dir: Path, workers: int | None = None
-) -> dict:
-    """Official-protocol AP of `frame` (with label_id) on `images`; the summary as `summarize` gives it."""
+def match(frame: pd.DataFrame, images: list[GroundTruthImage], gt_dir: Path, workers: int | None = None
+          ) -> list[ImageMatches]:
+    """Every image's matches, in the order of `images`."""
     void_ids = void_label_ids()
     by_image = {i: rows for i, rows in frame.groupby("image_id")}
     empty = frame.iloc[:0]
@@ -265,7 +272,12 @@ def evaluate(
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     if workers > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            matches = list(pool.map(_match_file, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
-    else:
-        matches = [_match_file(t) for t in tasks]
-    return summarize(average_precision(matches), OVERLAPS)
+            return list(pool.map(_match_file, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
+    return [_match_file(t) for t in tasks]
+
+
+def evaluate(
+    frame: pd.DataFrame, images: list[GroundTruthImage], gt_dir: Path, workers: int | None = None
+) -> dict:
+    """Official-protocol AP of `frame` (with label_id) on `images`; the summary as `summarize` gives it."""
+    return summarize(average_precision(match(frame, images, gt_dir, workers)), OVERLAPS)

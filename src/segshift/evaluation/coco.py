@@ -226,13 +226,8 @@ def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: li
     by the dataset's conversion: Cityscapes' ego vehicle, borders, caravans, trailers) is left out,
     for boxes and masks alike, as a crowd region would absorb it.
     """
-    gt = shared_class_ground_truth(ground_truth, kind, classes)
+    gt, frame, ignored = same_ruler_inputs(ground_truth, kind, frame, classes, ignore_regions)
     ids = sorted(classes)
-    frame = frame[frame["category_id"].isin(ids)]
-    ignored = 0
-    if ignore_regions:
-        keep = ~on_ignore_regions(frame, ground_truth)
-        frame, ignored = frame[keep], int((~keep).sum())
     result = evaluate(gt, frame, image_ids, engine=engine, category_ids=ids, pr_curves=True)
     relative = evaluate(gt, frame, image_ids, category_ids=ids, area_scale=relative_area_scale(gt, image_ids))
     for kind, values in result.items():
@@ -244,6 +239,17 @@ def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: li
         for values in result.values():
             values["ignored_detections"] = ignored
     return result
+
+
+def same_ruler_inputs(ground_truth: dict, kind: str, frame: pd.DataFrame, classes: list[int], ignore_regions: bool
+                      ) -> tuple[dict, pd.DataFrame, int]:
+    """The ground truth and detections the same ruler scores, and how many detections ignore regions took."""
+    gt = shared_class_ground_truth(ground_truth, kind, classes)
+    frame = frame[frame["category_id"].isin(set(classes))]
+    if not ignore_regions:
+        return gt, frame, 0
+    keep = ~on_ignore_regions(frame, ground_truth)
+    return gt, frame[keep], int((~keep).sum())
 
 
 # Relative size buckets: COCO's 32² and 96² px on a 640x480 image, as fractions of any image's
