@@ -47,3 +47,9 @@ def test_corruption_benchmark_runs(yolo_weights):
 def test_dag_benchmark_plans_a_corruption_suite():
     out = bench("benchmarks/dag.py", "--suite", "--images-per-shard", "500", "--repeats", "1")
     assert "152 domains" in out and "whole DAG (3275 jobs)" in out and "no-op rerun" in out
+
+
+def test_bootstrap_benchmark_agrees_with_the_evaluators_on_resampled_lists():
+    out = bench("benchmarks/bootstrap.py", "--images", "40", "--detections", "30", "--frames", "2", "--predictions", "30",
+                "--resamples", "50", "--reference-resamples", "2")
+    assert out.count("ratio (reference / segshift)") == 3 and "equal to pycocotools on 2 resamples" in out

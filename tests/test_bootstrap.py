@@ -66,14 +66,14 @@ def test_coco_resamples_equal_pycocotools_on_the_resampled_list(coco_run, iou_ty
     counts = bootstrap.draws(ids, RESAMPLES, seed=3)
     assert (counts > 1).any() and (counts == 0).any()
     matches = bootstrap.coco_matches(ground_truth, frame, ids, iou_type, classes)
-    ours = bootstrap.coco_values(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
+    ours = bootstrap.coco_numbers(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
     for b in range(RESAMPLES):
         gt_b, frame_b, ids_b = resampled_coco(ground_truth, frame, ids, counts[b])
         with contextlib.redirect_stdout(io.StringIO()):
             theirs = coco.evaluate(gt_b, frame_b, ids_b, engine="pycocotools", iou_types=(iou_type,))[iou_type]
         assert_equal_numbers(theirs, ours, b)
     # all-ones counts: the full evaluation
-    full = bootstrap.coco_values(bootstrap.coco_resampled(matches, np.ones((1, len(ids)), np.int32)),
+    full = bootstrap.coco_numbers(bootstrap.coco_resampled(matches, np.ones((1, len(ids)), np.int32)),
                                  [names[c] for c in sorted(classes)])
     with contextlib.redirect_stdout(io.StringIO()):
         assert_equal_numbers(coco.evaluate(ground_truth, frame, ids, engine="pycocotools", iou_types=(iou_type,))[iou_type],
@@ -91,7 +91,7 @@ def test_same_ruler_resamples_with_relative_sizes_equal_pycocotools(coco_run):  
     scale = coco.relative_area_scale(gt, ids)
     counts = bootstrap.draws(ids, 6, seed=1)
     names = [coco.COCO_ID_TO_NAME[c] for c in shared]
-    ours = bootstrap.coco_values(bootstrap.coco_resampled(
+    ours = bootstrap.coco_numbers(bootstrap.coco_resampled(
         bootstrap.coco_matches(gt, frame, ids, "segm", shared, area_scale=scale), counts), names)
     for b in range(len(counts)):
         gt_b, frame_b, ids_b = resampled_coco(gt, frame, ids, counts[b])
@@ -107,7 +107,7 @@ def test_cityscapes_resamples_equal_cityscapesscripts_on_the_resampled_list(tmp_
     frame["score"] = (frame["score"] * 5).round() / 5  # ties across images
     entries = bootstrap.cityscapes_entries(cityscapes_fast.match(frame, images, gt_dir, workers=1), cityscapes_fast.OVERLAPS)
     counts = bootstrap.draws([im.image_id for im in images], RESAMPLES, seed=seed)
-    ours = bootstrap.cityscapes_values(bootstrap.cityscapes_resampled(entries, counts))
+    ours = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, counts))
     copies = gt_dir / "copies"
     nonzero = 0
     for b in range(RESAMPLES):
@@ -165,7 +165,7 @@ def test_paired_difference_excludes_zero_for_a_better_model_and_is_exactly_zero_
     counts = bootstrap.draws(ids, 500, seed=0)
 
     def resampled(frame):
-        return bootstrap.coco_values(bootstrap.coco_resampled(bootstrap.coco_matches(gt, frame, ids, "bbox", [1]), counts),
+        return bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.coco_matches(gt, frame, ids, "bbox", [1]), counts),
                                      ["person"])["summary/AP"]
 
     a, b = resampled(good), resampled(poor)
@@ -184,7 +184,7 @@ def test_tables_carry_intervals_and_mark_differences(tmp_path):
     counts = bootstrap.draws(ids, 200, seed=0)
     files, resamples = [], {}
     for model, frame in (("a", good), ("b", poor)):
-        values = {f"bbox/{k}": v for k, v in bootstrap.coco_values(
+        values = {f"bbox/{k}": v for k, v in bootstrap.coco_numbers(
             bootstrap.coco_resampled(bootstrap.coco_matches(gt, frame, ids, "bbox", [1]), counts), ["person"]).items()}
         with contextlib.redirect_stdout(io.StringIO()):
             results = coco.evaluate(gt, frame, ids, engine="pycocotools", iou_types=("bbox",))

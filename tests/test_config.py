@@ -153,7 +153,7 @@ def test_workflow_stops_before_any_job_on_a_bad_key(tmp_path):
     assert proc.returncode != 0
     lines = [line for line in proc.stdout.splitlines() if line.startswith("segshift:")]
     assert lines == [
-        "segshift: config: unknown key evaluation.score_treshold; allowed keys: cityscapes_eval_engine, "
+        "segshift: config: unknown key evaluation.score_treshold; allowed keys: bootstrap, cityscapes_eval_engine, "
         "class_mapping, coco_eval_engine, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
         "same_ruler_ignore_regions, score_threshold"
     ]
@@ -263,3 +263,13 @@ def test_no_rule_or_module_names_a_dataset():
         text = path.read_text()
         for name in ("coco_val2017", "cityscapes_val"):
             assert name not in text, f"{path.relative_to(REPO)} names {name}"
+
+
+def test_bootstrap_settings_get_defaults_and_bad_values_are_one_line(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    checked = segshift_config.validate(copy.deepcopy(config))
+    assert checked["evaluation"]["bootstrap"] == {"resamples": 1000, "seed": 0, "confidence": 0.95}
+    config.setdefault("evaluation", {})["bootstrap"] = {"resamples": 100, "confidence": 1.5}
+    with pytest.raises(ConfigError) as e:
+        segshift_config.validate(config)
+    assert "evaluation.bootstrap.confidence" in str(e.value) and "\n" not in str(e.value)

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from segshift.evaluation.cityscapes import CLASS_NAMES  # noqa: E402
 from segshift.evaluation.coco import REFERENCE_AREA, mean_over, shared_class_ground_truth  # noqa: E402
@@ -79,18 +80,22 @@ def _points(value) -> float:
     return np.nan if value is None else 100.0 * value
 
 
-def _bar_labels(ax, bars, values, fmt="{:.1f}"):
-    for bar, v in zip(bars, values):
+def _bar_labels(ax, bars, values, fmt="{:.1f}", tops=None):
+    """Value labels, above the error bar where there is one (tops)."""
+    tops = values if tops is None else tops
+    for bar, v, top in zip(bars, values, tops):
         if np.isnan(v):
             ax.annotate("n/a", (bar.get_x() + bar.get_width() / 2, 0), xytext=(0, 2), textcoords="offset points",
                         ha="center", va="bottom", fontsize=7, color="0.4", rotation=90)
         else:
-            ax.annotate(fmt.format(v), (bar.get_x() + bar.get_width() / 2, v), xytext=(0, 2),
+            ax.annotate(fmt.format(v), (bar.get_x() + bar.get_width() / 2, top if np.isfinite(top) else v), xytext=(0, 2),
                         textcoords="offset points", ha="center", va="bottom", fontsize=7, rotation=90)
 
 
-def _grouped_bars(ax, groups: list[str], series: dict[str, list[float]], colors: dict[str, str], *, labels=True):
-    """Bars of several series side by side for each group; NaN bars are marked n/a."""
+def _grouped_bars(ax, groups: list[str], series: dict[str, list[float]], colors: dict[str, str], *, labels=True,
+                  intervals: dict[str, list[tuple]] | None = None):
+    """Bars of several series side by side for each group; NaN bars are marked n/a; intervals (points,
+    per series and group) are drawn as error bars."""
     n = len(series)
     width = 0.8 / max(n, 1)
     x = np.arange(len(groups))
@@ -98,14 +103,38 @@ def _grouped_bars(ax, groups: list[str], series: dict[str, list[float]], colors:
         values = np.asarray(values, dtype=float)
         bars = ax.bar(x + (i - (n - 1) / 2) * width, np.nan_to_num(values), width, label=name, color=colors[name],
                       edgecolor="white", linewidth=0.5)
+        tops = None
+        if intervals and name in intervals:
+            _error_bars(ax, x + (i - (n - 1) / 2) * width, values, intervals[name])
+            tops = np.array([np.nan if not span else max(v, span[1]) for v, span in zip(values, intervals[name])])
         if labels:
-            _bar_labels(ax, bars, values)
+            _bar_labels(ax, bars, values, tops=tops)
     ax.set_xticks(x, groups, rotation=30, ha="right")
     # One fixed scale (0-100) in every panel and figure, with room for the value labels.
     ax.set_ylim(0, 115)
     ax.set_yticks(np.arange(0, 101, 20))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
+
+
+def _error_bars(ax, positions, values, intervals, horizontal: bool = False) -> None:
+    """Bootstrap intervals (points) around values; a value or interval that is missing draws nothing."""
+    low = np.array([np.nan if i is None or i[0] is None else i[0] for i in intervals], dtype=float)
+    high = np.array([np.nan if i is None or i[1] is None else i[1] for i in intervals], dtype=float)
+    keep = np.isfinite(values) & np.isfinite(low) & np.isfinite(high)
+    if not keep.any():
+        return
+    err = np.vstack([np.maximum(values - low, 0), np.maximum(high - values, 0)])[:, keep]
+    kwargs = dict(fmt="none", ecolor="0.15", elinewidth=0.8, capsize=1.5)
+    if horizontal:
+        ax.errorbar(values[keep], np.asarray(positions)[keep], xerr=err, **kwargs)
+    else:
+        ax.errorbar(np.asarray(positions)[keep], values[keep], yerr=err, **kwargs)
+
+
+def _interval_points(metric_file: dict, key: str) -> tuple | None:
+    found = metric_file.get("intervals", {}).get(key)
+    return None if not found or found[0] is None else (100.0 * found[0], 100.0 * found[1])
 
 
 def _legend_below(ax, ncol: int = 2, offset: float = -0.32) -> None:
@@ -122,7 +151,8 @@ def per_class_ap(label: str, same_ruler: dict[str, dict], cityscapes: dict[str, 
                              gridspec_kw={"width_ratios": [max(7, len(classes))] + [8] * (panels - 1)})
     axes = axes[0]
     series = {names[d]: [_points(same_ruler[d]["results"][IOU_TYPE]["per_class"][c]["AP"]) for c in classes] for d in domains}
-    _grouped_bars(axes[0], classes, series, {names[d]: colors[d] for d in domains})
+    intervals = {names[d]: [_interval_points(same_ruler[d], f"{IOU_TYPE}/per_class/{c}/AP") for c in classes] for d in domains}
+    _grouped_bars(axes[0], classes, series, {names[d]: colors[d] for d in domains}, intervals=intervals)
     axes[0].set_title("Same ruler: COCO-style mask AP@[.5:.95]")
     axes[0].set_ylabel("AP (points)")
     _legend_below(axes[0])
@@ -132,7 +162,9 @@ def per_class_ap(label: str, same_ruler: dict[str, dict], cityscapes: dict[str, 
             POLICY_NAMES.get(p, p): [_points(m["results"]["per_class"][c][metric]) for c in CLASS_NAMES]
             for p, m in cityscapes.items()
         }
-        _grouped_bars(ax, CLASS_NAMES, series, policy_colors)
+        intervals = {POLICY_NAMES.get(p, p): [_interval_points(m, f"per_class/{c}/{metric}") for c in CLASS_NAMES]
+                     for p, m in cityscapes.items()}
+        _grouped_bars(ax, CLASS_NAMES, series, policy_colors, intervals=intervals)
         ax.set_title(f"{names[domains[1]]}, official Cityscapes protocol: {metric}"
                      + (" (IoU 0.5:0.95)" if metric == "AP" else " (IoU 0.5)"), fontsize=9)
         _legend_below(ax)
@@ -142,9 +174,10 @@ def per_class_ap(label: str, same_ruler: dict[str, dict], cityscapes: dict[str, 
 
 
 def transfer_gap(labels: dict[str, str], same_ruler: dict[str, dict[str, dict]], source: str, targets: list[str],
-                 names: dict[str, str]) -> plt.Figure:
+                 names: dict[str, str], gap_table: pd.DataFrame | None = None) -> plt.Figure:
     """The transfer gap (source minus target same-ruler mask AP, as in the gap table) per class and model,
-    one panel per target; "all classes" averages the classes with ground truth on both sides."""
+    one panel per target; "all classes" averages the classes with ground truth on both sides.
+    gap_table: the transfer gap table's tidy rows, whose ci_low/ci_high are drawn as error bars."""
     models = list(labels)
     colors = model_colors(models)
     panels = []
@@ -171,10 +204,20 @@ def transfer_gap(labels: dict[str, str], same_ruler: dict[str, dict[str, dict]],
             pos = y + (i - (len(models) - 1) / 2) * height
             ax.barh(pos, np.nan_to_num(gaps), height, color=colors[model], label=labels[model], edgecolor="white",
                     linewidth=0.5)
-            for p, g in zip(pos, gaps):
+            if gap_table is not None and len(gap_table):
+                rows = gap_table[(gap_table.model == model) & (gap_table.domain == target)
+                                 & (gap_table.iou_type == IOU_TYPE) & (gap_table.metric == "AP")].set_index("category")
+                spans = [(100 * rows.at[c, "ci_low"], 100 * rows.at[c, "ci_high"]) if c in rows.index else None
+                         for c in ["all" if g == "all classes" else g for g in groups]]
+                _error_bars(ax, pos, gaps, spans, horizontal=True)
+                lim = max([lim] + [abs(v) for span in spans if span for v in span if np.isfinite(v)])
+            else:
+                spans = [None] * len(gaps)
+            for p, g, span in zip(pos, gaps, spans):
                 text = "n/a" if np.isnan(g) else f"{g:+.1f}"
                 ha = "left" if (np.isnan(g) or g >= 0) else "right"
-                ax.annotate(text, (0 if np.isnan(g) else g, p), xytext=(3 if ha == "left" else -3, 0),
+                end = g if not span or not np.isfinite(span[0]) else (span[1] if g >= 0 else span[0])  # past the interval
+                ax.annotate(text, (0 if np.isnan(g) else end, p), xytext=(3 if ha == "left" else -3, 0),
                             textcoords="offset points", ha=ha, va="center", fontsize=7)
             lim = max(lim, np.nanmax(np.abs(gaps)) if np.isfinite(gaps).any() else 0)
         ax.axvline(0, color="black", linewidth=0.8)

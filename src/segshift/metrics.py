@@ -104,7 +104,7 @@ def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, do
 def _coco_resampled(gt, frame, ids, iou_type, classes, counts, area_scale=None) -> dict[str, np.ndarray]:
     names = {c["id"]: c["name"] for c in gt["categories"]}
     matches = bootstrap.coco_matches(gt, frame, ids, iou_type, classes, area_scale=area_scale)
-    return bootstrap.coco_values(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
+    return bootstrap.coco_numbers(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
 
 
 def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling,
@@ -178,7 +178,7 @@ def cityscapes_metrics(
         log.info("bootstrap: %d resamples of %d frames", resampling["resamples"], len(images))
         entries = bootstrap.cityscapes_entries(matches, cityscapes_fast.OVERLAPS)
         draws = bootstrap.draws([im.image_id for im in images], resampling["resamples"], resampling["seed"])
-        values = bootstrap.cityscapes_values(bootstrap.cityscapes_resampled(entries, draws))
+        values = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, draws))
     settings = {
         "engine": engine,
         "score_threshold": score_threshold,

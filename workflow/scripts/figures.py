@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from segshift import figures, workflow
+from segshift import figures, tables, workflow
+from segshift.evaluation import bootstrap
 from segshift.io import read_json
 
 
@@ -18,7 +19,11 @@ def main(snakemake):
     files = iter(inputs.same_ruler)
     same_ruler = {m: {d: read_json(next(files)) for d in domains} for m in params.labels}
     if name == "transfer_gap_figure":
-        fig = figures.transfer_gap(params.labels, same_ruler, params.source, list(params.targets), params.domains)
+        files = list(same_ruler[m][d] for m in params.labels for d in domains)
+        resamples = {(m["model"], m["domain"], "same_ruler"): bootstrap.read_values(bootstrap.resamples_path(path))[0]
+                     for m, path in zip(files, inputs.same_ruler)}
+        gaps, _ = tables.transfer_gap_table(files, params.labels, params.source, resamples=resamples)
+        fig = figures.transfer_gap(params.labels, same_ruler, params.source, list(params.targets), params.domains, gaps)
     elif name == "model_pair_figure":
         cityscapes = {m: read_json(f) for m, f in zip(params.labels, inputs.cityscapes)}
         fig = figures.model_pair(params.labels, same_ruler, cityscapes, params.models, params.domains)

@@ -39,8 +39,6 @@ IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, 
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 AREA_RANGES = np.array([[0, 1e5**2], [0, 32**2], [32**2, 96**2], [96**2, 1e5**2]], dtype=np.float64)
 MAX_DETS = 100
-SUMMARY = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
-PER_CLASS = ["AP", "AP50", "APs", "APm", "APl"]
 
 
 # Resamples ----------------------------------------------------------------------------------------
@@ -317,7 +315,7 @@ def _accumulate(counts, npig, offsets, det_image, group_end, status, last, recal
     return out
 
 
-def coco_values(sums: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+def coco_numbers(sums: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """Per-resample COCO numbers from `coco_resampled`'s sums, keyed like a metric file
     ("summary/AP", "per_class/person/AP50", ...), as evaluate's summarize and per-class means."""
     B, K, A, T = sums.shape
@@ -461,7 +459,7 @@ def _step_aps(counts, have_gt, have_pred, hard, offsets, image, true, score, C, 
     return out
 
 
-def cityscapes_values(aps: np.ndarray, overlaps: np.ndarray = cityscapes_fast.OVERLAPS) -> dict[str, np.ndarray]:
+def cityscapes_numbers(aps: np.ndarray, overlaps: np.ndarray = cityscapes_fast.OVERLAPS) -> dict[str, np.ndarray]:
     """Per-resample numbers keyed like a Cityscapes metric file, as the official summary takes them."""
     o50 = int(np.flatnonzero(np.isclose(overlaps, 0.5))[0])
     out: dict[str, np.ndarray] = {}
