@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -186,3 +187,15 @@ def test_mpc_and_rpc_on_hand_made_metric_files():
     assert value("fog", "all", "AP") == pytest.approx(0.3) and value("snow", "all", "AP") == pytest.approx(0.2)
     assert value("all", 1, "AP") == pytest.approx(0.35) and value("all", 2, "AP") == pytest.approx(0.15)
     assert "| M | suite | same_ruler | 50.0 | 25.0 | 50.0 | 30.0 | 20.0 |" in layout.markdown()
+    # Per-resample values: one resample draws the same images on every domain of the suite.
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, 200)
+    resamples = {("m", d, "same_ruler"): pd.DataFrame({"segm/summary/AP": v + noise, "bbox/summary/AP": v + noise})
+                 for d, v in {"c": 0.5, **ap}.items()}
+    tidy, layout = tables.robustness_table(files, {"m": "M"}, {"suite": {"domain": "c", "members": members}},
+                                           resamples=resamples)
+    rows = tidy[(tidy.iou_type == "segm") & (tidy.metric == "mPC")].iloc[0]
+    assert rows.ci_low < 0.25 < rows.ci_high
+    assert rows.ci_low == pytest.approx(np.percentile(0.25 + noise, 2.5))
+    rpc = tidy[(tidy.iou_type == "segm") & (tidy.metric == "rPC")].iloc[0]
+    assert rpc.ci_low == pytest.approx(np.percentile((0.25 + noise) / (0.5 + noise), 2.5))

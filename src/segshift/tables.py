@@ -128,7 +128,7 @@ def _models_note(labels: dict[str, str]) -> str:
 
 
 def _interval_note(metrics: list[dict], difference: bool = False) -> list[str]:
-    settings = [m["provenance"]["settings"].get("bootstrap") for m in metrics]
+    settings = [m.get("provenance", {}).get("settings", {}).get("bootstrap") for m in metrics]
     settings = [b for b in settings if b]
     if not settings:
         return []
@@ -317,7 +317,7 @@ def _class_mean(resamples, m: dict, kind: str, metric: str, classes: list[str]):
 
 def _confidence(files: list[dict]) -> float:
     for m in files:
-        b = m["provenance"]["settings"].get("bootstrap")
+        b = m.get("provenance", {}).get("settings", {}).get("bootstrap")
         if b:
             return b["confidence"]
     return 0.95
