@@ -38,7 +38,8 @@ MODELS = {
 }
 # A stage per rule, so the generated outputs get mtimes in DAG order.
 STAGES = ["prepare_dataset", "corrupt", "infer", "coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "coco_table",
-          "cityscapes_table", "transfer_gap_table", "transfer_matrix_table", "robustness_table", "per_class_ap_figure",
+          "cityscapes_table", "transfer_gap_table", "transfer_matrix_table", "robustness_table", "model_comparison_table",
+          "per_class_ap_figure",
           "ap_by_size_figure", "pr_curves_figure", "transfer_gap_figure", "model_pair_figure", "corruption_figure",
           "qualitative"]
 

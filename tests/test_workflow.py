@@ -376,7 +376,7 @@ def test_adding_a_severity_runs_only_that_domains_jobs(pipeline, tmp_path):
                                       + j["wildcards"].get("severity", "")) in new for j in planned), rule
     # What shows every domain or the suite is redrawn; nothing that shows only other domains is.
     assert {j["rule"] for j in jobs} - {"corrupt", "infer", "same_ruler_metrics", "coco_metrics"} == {
-        "transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure"}
+        "transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure", "model_comparison_table"}
 
 
 def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_path):
@@ -384,7 +384,8 @@ def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_p
     config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[5]))
     jobs = dry_run(work, config)
     assert not {j["rule"] for j in jobs} & {"infer", "corrupt", "same_ruler_metrics", "coco_metrics"}
-    assert {j["rule"] for j in jobs} == {"transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure"}
+    assert {j["rule"] for j in jobs} == {"transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure",
+                                         "model_comparison_table"}
 
 
 def test_adding_a_test_size_domain_plans_only_that_domain(pipeline, tmp_path):
