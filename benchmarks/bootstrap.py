@@ -31,27 +31,10 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "benchmarks")
 
 import cityscapes_eval  # noqa: E402
 import coco_eval  # noqa: E402
+from resampling_cases import resampled_coco  # noqa: E402
 from common import report  # noqa: E402
 from segshift.evaluation import bootstrap, cityscapes_fast, coco  # noqa: E402
 from segshift.evaluation.cityscapes import GroundTruthImage  # noqa: E402
-
-
-def resampled_coco(ground_truth: dict, frame: pd.DataFrame, image_ids: list[int], counts: np.ndarray):
-    """The resampled list as a dataset: each draw of an image is a new image (ids in draw order)."""
-    images = {im["id"]: im for im in ground_truth["images"]}
-    by_image = pd.DataFrame({"i": [a["image_id"] for a in ground_truth["annotations"]]}).groupby("i").indices
-    rows = frame.groupby("image_id").indices
-    new_images, annotations, parts = [], [], []
-    for image_id, count in zip(image_ids, counts):
-        for _ in range(count):
-            new_id = len(new_images) + 1
-            new_images.append({**images[image_id], "id": new_id})
-            for k in by_image.get(image_id, []):
-                annotations.append({**ground_truth["annotations"][k], "image_id": new_id, "id": len(annotations) + 1})
-            if image_id in rows:
-                parts.append(frame.iloc[rows[image_id]].assign(image_id=new_id))
-    return ({**ground_truth, "images": new_images, "annotations": annotations}, pd.concat(parts),
-            list(range(1, len(new_images) + 1)))
 
 
 def bench_coco(args) -> None:
@@ -97,7 +80,7 @@ def bench_cityscapes(args) -> None:
         counts = bootstrap.draws([im.image_id for im in images], args.resamples, seed=0)
         start = time.perf_counter()
         matches = cityscapes_fast.match(frame, images, gt_dir, workers=args.workers)
-        entries = bootstrap.cityscapes_entries(matches, cityscapes_fast.OVERLAPS)
+        entries = bootstrap.cityscapes_entries([cityscapes_fast.image_entries(m) for m in matches])
         match_s = time.perf_counter() - start
         bootstrap.cityscapes_resampled(entries, counts[:2])
         start = time.perf_counter()

@@ -12,32 +12,13 @@ import pandas as pd
 import pytest
 
 import cityscapes_cases
+from resampling_cases import resampled_coco
 from segshift import predictions, tables
 from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, coco
 from segshift.evaluation.cityscapes import GroundTruthImage
 from test_evaluation import coco_run  # noqa: F401  (fixture: real YOLO predictions on the shared COCO images)
 
 RESAMPLES = 20
-
-
-def resampled_coco(ground_truth, frame, image_ids, counts):
-    """Each drawn image as a new image; a duplicate's id follows its original's, so pycocotools'
-    tie order (by image id) is the one the bootstrap reproduces."""
-    images = {im["id"]: im for im in ground_truth["images"]}
-    anns = pd.Series(range(len(ground_truth["annotations"]))).groupby(
-        [a["image_id"] for a in ground_truth["annotations"]]).indices
-    rows = frame.groupby("image_id").indices
-    new_images, annotations, parts = [], [], []
-    for image_id, count in zip(sorted(image_ids), counts):
-        for _ in range(count):
-            new_id = len(new_images) + 1
-            new_images.append({**images[image_id], "id": new_id})
-            annotations += [{**ground_truth["annotations"][k], "image_id": new_id, "id": len(annotations) + j + 1}
-                            for j, k in enumerate(anns.get(image_id, []))]
-            if image_id in rows:
-                parts.append(frame.iloc[rows[image_id]].assign(image_id=new_id))
-    frame = pd.concat(parts) if parts else frame.iloc[:0]
-    return {**ground_truth, "images": new_images, "annotations": annotations}, frame, list(range(1, len(new_images) + 1))
 
 
 def assert_equal_numbers(theirs: dict, ours: dict, b: int, prefix: str = ""):
@@ -105,7 +86,8 @@ def test_same_ruler_resamples_with_relative_sizes_equal_pycocotools(coco_run):  
 def test_cityscapes_resamples_equal_cityscapesscripts_on_the_resampled_list(tmp_path, seed):
     frame, images, gt_dir = cityscapes_cases.make_case(tmp_path, seed, n_frames=6)
     frame["score"] = (frame["score"] * 5).round() / 5  # ties across images
-    entries = bootstrap.cityscapes_entries(cityscapes_fast.match(frame, images, gt_dir, workers=1), cityscapes_fast.OVERLAPS)
+    matches = cityscapes_fast.match(frame, images, gt_dir, workers=1)
+    entries = bootstrap.cityscapes_entries([cityscapes_fast.image_entries(m) for m in matches])
     counts = bootstrap.draws([im.image_id for im in images], RESAMPLES, seed=seed)
     ours = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, counts))
     copies = gt_dir / "copies"

@@ -63,15 +63,11 @@ def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: floa
                  resampling: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """COCO bbox and segm AP on every class of the ground truth (the paper's Table III), and the
     per-resample values of every number (`resampling`: resamples, seed, confidence)."""
-    def evaluate(gt, frame, ids):
-        return coco.evaluate(gt, frame, ids, engine=engine)
+    def score(gt, frame, ids, draws):
+        values = {} if draws is None else _resampled(gt, frame, ids, [c["id"] for c in gt["categories"]], draws)
+        return coco.evaluate(gt, frame, ids, engine=engine), values
 
-    def resample(gt, frame, ids, counts):
-        return {f"{kind}/{key}": v for kind in coco.IOU_TYPES
-                for key, v in _coco_resampled(gt, frame, ids, kind, [c["id"] for c in gt["categories"]], counts).items()}
-
-    return _coco_style("coco", files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling, {},
-                       domain=domain)
+    return _coco_style("coco", files, ground_truth_file, engine, score_threshold, score, resampling, {}, domain=domain)
 
 
 def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, domain: str, kind: str, source: str,
@@ -80,52 +76,54 @@ def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, do
     """COCO-style AP, per class and size, on the classes a domain shares with the source (COCO's taxonomy)."""
     source_classes = coco.domain_classes(read_json(source_ground_truth_file, what="ground-truth file"), source_kind)
 
-    def classes_of(gt):
-        return sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
+    def score(gt, frame, ids, draws):
+        classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
+        shared, frame, ignored = coco.same_ruler_inputs(gt, kind, frame, classes, ignore_regions)
+        results = coco.same_ruler_scores(shared, frame, ids, engine, classes, ignored if ignore_regions else None)
+        values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, relative=True)
+        return results, values
 
-    def evaluate(gt, frame, ids):
-        return coco.same_ruler(gt, kind, frame, ids, engine, classes_of(gt), ignore_regions=ignore_regions)
-
-    def resample(gt, frame, ids, counts):
-        classes = classes_of(gt)
-        shared, frame, _ = coco.same_ruler_inputs(gt, kind, frame, classes, ignore_regions)
-        scale = coco.relative_area_scale(shared, ids)
-        out = {}
-        for iou_type in coco.IOU_TYPES:
-            out.update({f"{iou_type}/{k}": v for k, v in _coco_resampled(shared, frame, ids, iou_type, classes, counts).items()})
-            relative = _coco_resampled(shared, frame, ids, iou_type, classes, counts, area_scale=scale)
-            out.update({f"{iou_type}/{k}_rel": v for k, v in relative.items() if k.rsplit("/", 1)[1] in ("APs", "APm", "APl")})
-        return out
-
-    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling,
+    return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, score, resampling,
                        {"ignore_regions": ignore_regions}, domain=domain, source=source)
 
 
-def _coco_resampled(gt, frame, ids, iou_type, classes, counts, area_scale=None) -> dict[str, np.ndarray]:
+def _resampled(gt, frame, ids, classes, draws, relative: bool = False) -> dict[str, np.ndarray]:
+    """Per-resample values of both IoU types ("segm/summary/AP", ...); relative: also the size buckets
+    relative to the image (APs_rel, APm_rel, APl_rel), matched again on the same IoUs."""
     names = {c["id"]: c["name"] for c in gt["categories"]}
-    matches = bootstrap.coco_matches(gt, frame, ids, iou_type, classes, area_scale=area_scale)
-    return bootstrap.coco_numbers(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
+    names = [names[c] for c in sorted(classes)]
+    out = {}
+    for iou_type in coco.IOU_TYPES:
+        pairs = bootstrap.coco_pairs(gt, frame, ids, iou_type, classes)
+        values = bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.match(pairs), draws), names)
+        out.update({f"{iou_type}/{k}": v for k, v in values.items()})
+        if relative:
+            scaled = bootstrap.match(pairs, coco.relative_area_scale(gt, ids))
+            values = bootstrap.coco_numbers(bootstrap.coco_resampled(scaled, draws), names)
+            out.update({f"{iou_type}/{k}_rel": v for k, v in values.items() if k.rsplit("/", 1)[1] in ("APs", "APm", "APl")})
+    return out
 
 
-def _coco_style(metric, files, ground_truth_file, engine, score_threshold, evaluate, resample, resampling,
-                extra_settings, **labels) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _coco_style(metric, files, ground_truth_file, engine, score_threshold, score, resampling, extra_settings,
+                **labels) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
     check_mask_sizes(files, ground_truth)
+    draws = None
+    if resampling and resampling["resamples"]:
+        log.info("bootstrap: %d resamples of %d images", resampling["resamples"], len(image_ids))
+        draws = bootstrap.draws(image_ids, resampling["resamples"], resampling["seed"])
+    frame = frame[frame["image_id"].isin(set(image_ids))]
+    results, values = score(ground_truth, frame, sorted(image_ids), draws)
     settings = {"engine": engine, "score_threshold": score_threshold, **extra_settings}
     result = {
         "metric": metric,
         "model": _model(files),
         **labels,
         "counts": counts,
-        "results": evaluate(ground_truth, frame, image_ids),
+        "results": results,
         "provenance": provenance(files, ground_truth_file, settings),
     }
-    values = {}
-    if resampling and resampling["resamples"]:
-        log.info("bootstrap: %d resamples of %d images", resampling["resamples"], len(image_ids))
-        draws = bootstrap.draws(image_ids, resampling["resamples"], resampling["seed"])
-        values = resample(ground_truth, frame[frame["image_id"].isin(set(image_ids))], sorted(image_ids), draws)
     return _with_intervals(result, values, resampling), values
 
 
@@ -171,12 +169,13 @@ def cityscapes_metrics(
         matches = cityscapes_fast.match(mapped, images, gt_dir, workers=workers)
     if engine == "official":
         result = cityscapes.evaluate_official(mapped, images, gt_dir)
-    else:
-        result = cityscapes.summarize(cityscapes_fast.average_precision(matches), cityscapes_fast.OVERLAPS)
+    per_image = [cityscapes_fast.image_entries(m) for m in matches] if matches is not None else None
+    if engine == "segshift":
+        result = cityscapes.summarize(cityscapes_fast.pooled_ap(per_image), cityscapes_fast.OVERLAPS)
     values = {}
     if resampling and resampling["resamples"]:
         log.info("bootstrap: %d resamples of %d frames", resampling["resamples"], len(images))
-        entries = bootstrap.cityscapes_entries(matches, cityscapes_fast.OVERLAPS)
+        entries = bootstrap.cityscapes_entries(per_image)
         draws = bootstrap.draws([im.image_id for im in images], resampling["resamples"], resampling["seed"])
         values = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, draws))
     settings = {

@@ -30,10 +30,6 @@ COMPARISON_COLUMNS = ["model", "other_model", "domain", "protocol", "iou_type", 
 MAX_CLASS_COLUMNS = 10  # wider class sets stay in the CSV
 
 
-class Signed(float):
-    """A difference, shown with its sign."""
-
-
 class Estimate(float):
     """A number with its bootstrap interval, shown as 37.4 [36.2, 38.6]; a difference (signed) whose
     interval excludes 0 is marked with *."""
@@ -78,8 +74,6 @@ class Layout:
             return "–"
         if isinstance(value, Estimate):
             return value.text()
-        if isinstance(value, Signed):
-            return f"{100 * value:+.1f}"
         if isinstance(value, float):
             return f"{100 * value:.1f}"
         return str(value)
@@ -332,18 +326,16 @@ def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str
         corruption = d["corruption"] or {}
         test_size = "x".join(map(str, d["test_size"])) if d["test_size"] else None
         head = [m["model"], m["domain"], d["dataset"], corruption.get("name"), corruption.get("severity"), test_size]
-        if m["metric"] == "cityscapes":
-            result, summary_key, prefix = {"segm": m["results"]}, "mean", lambda kind: ""
-        else:
-            result, summary_key, prefix = m["results"], "summary", lambda kind: f"{kind}/"
+        cityscapes = m["metric"] == "cityscapes"
+        result = {"segm": m["results"]} if cityscapes else m["results"]
         for iou_type, r in result.items():
-            for metric, value in r[summary_key].items():
+            for metric, value in r["mean" if cityscapes else "summary"].items():
                 rows.append(head + [protocol(m), iou_type, "all", metric, value,
-                                    *interval_of(m, f"{prefix(iou_type)}{summary_key}/{metric}")])
+                                    *interval_of(m, summary_key(m, iou_type, metric))])
             for category, values in r["per_class"].items():
                 for metric, value in values.items():
                     rows.append(head + [protocol(m), iou_type, category, metric, value,
-                                        *interval_of(m, f"{prefix(iou_type)}per_class/{category}/{metric}")])
+                                        *interval_of(m, summary_key(m, iou_type, metric, category))])
     tidy = pd.DataFrame(rows, columns=MATRIX_COLUMNS)
     same = tidy[(tidy.protocol == "same_ruler") & (tidy.category == "all") & (tidy.metric == "AP")]
     names = [d for d in domains if d in set(same.domain)]
@@ -401,19 +393,19 @@ def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str
                         resampled = mpc(clean[1], [(c, sev, got[n][1]) for n, (c, sev, _) in zip(got, triples)])
                         spread = _intervals_of(resampled, confidence)
                         spread["AP"] = bootstrap.interval(clean[1], confidence)
-                    ci = lambda *key: spread.get(key if len(key) > 1 else key[0], (None, None))  # noqa: E731
+                    ci = lambda key: spread.get(key, (None, None))  # noqa: E731
                     head = [model, labels[model], suite, entry["domain"], protocol_name, kind]
                     rows.append(head + ["none", 0, "AP", clean[0], *ci("AP")])
                     rows.append(head + ["all", "all", "mPC", stats["mPC"], *ci("mPC")])
                     rows.append(head + ["all", "all", "rPC", stats["rPC"], *ci("rPC")])
                     for corruption, value in stats["per_corruption"].items():
-                        rows.append(head + [corruption, "all", "AP", value, *ci("per_corruption", corruption)])
+                        rows.append(head + [corruption, "all", "AP", value, *ci(("per_corruption", corruption))])
                     for severity, value in stats["per_severity"].items():
-                        rows.append(head + ["all", severity, "AP", value, *ci("per_severity", severity)])
+                        rows.append(head + ["all", severity, "AP", value, *ci(("per_severity", severity))])
                     if kind == iou_type:
                         layout_rows.append([labels[model], suite, protocol_name, estimate(clean[0], ci("AP")),
                                             estimate(stats["mPC"], ci("mPC")), estimate(stats["rPC"], ci("rPC"))]
-                                           + [estimate(stats["per_corruption"].get(c), ci("per_corruption", c))
+                                           + [estimate(stats["per_corruption"].get(c), ci(("per_corruption", c)))
                                               for c in columns])
     layout = Layout(
         caption=f"Robustness to image corruptions ({iou_type}): clean AP, mPC (mean AP over corruptions and "

@@ -31,9 +31,13 @@ from typing import Any
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from segshift.errors import SegshiftError
 from segshift.evaluation import cityscapes_fast
 from segshift.evaluation.cityscapes import CLASS_NAMES
+from segshift.io import atomic_path
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)  # as COCOeval
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
@@ -79,16 +83,31 @@ def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float
 class CocoMatches:
     """pycocotools' evalImgs for one IoU type, as arrays, in accumulate's order."""
 
-    image_ids: np.ndarray  # (I,) sorted
-    category_ids: np.ndarray  # (K,)
     offsets: np.ndarray  # (K + 1,) each class's detections, ranked as accumulate ranks them
     det_image: np.ndarray  # (N,) image position
     group_end: np.ndarray  # (N,) end of the run of equal score in one image (duplicated images repeat runs)
     status: np.ndarray  # (A, T, N) int8: 0 ignored, 1 true positive, 2 false positive
     npig: np.ndarray  # (K, A, I) ground truth that counts (not crowd, in the area range)
 
-    def __len__(self) -> int:
-        return len(self.det_image)
+
+@dataclass
+class CocoPairs:
+    """What matching needs and area ranges do not change: detections (top 100 per class and image,
+    by score) and ground truth per (class, image) cell, and their IoUs."""
+
+    images: np.ndarray  # (I,) sorted image ids
+    n_classes: int
+    d_img: np.ndarray  # detections by (class, image, score), as evaluateImg takes them
+    d_cat: np.ndarray
+    d_score: np.ndarray
+    d_area: np.ndarray
+    g_img: np.ndarray  # ground truth by (class, image), in dataset order
+    g_cat: np.ndarray
+    g_crowd: np.ndarray
+    g_area: np.ndarray
+    g_local: np.ndarray  # its column in its image's IoU block
+    iou_start: np.ndarray  # each detection's row in `ious`
+    ious: np.ndarray
 
 
 def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str, category_ids,
@@ -97,6 +116,11 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
 
     area_scale: per image, a factor on every ground-truth and detection area (as in coco.evaluate).
     """
+    return match(coco_pairs(ground_truth, frame, image_ids, iou_type, category_ids), area_scale)
+
+
+def coco_pairs(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str, category_ids) -> CocoPairs:
+    """The detections, ground truth and IoUs of computeIoU for every (class, image)."""
     from faster_coco_eval.core import mask as mask_api
 
     images = np.unique(np.asarray(list(image_ids), dtype=np.int64))
@@ -104,7 +128,6 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
     cats = np.asarray(sorted(category_ids), dtype=np.int64)
     cat_position = {int(c): k for k, c in enumerate(cats)}
     sizes = {im["id"]: (im["height"], im["width"]) for im in ground_truth["images"]}
-    scale = (lambda i: area_scale[i]) if area_scale is not None else (lambda i: 1.0)
 
     gts = [a for a in ground_truth["annotations"] if a["image_id"] in position and a["category_id"] in cat_position]
     frame = frame[frame["image_id"].isin(position) & frame["category_id"].isin(cat_position)]
@@ -126,7 +149,6 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
     else:
         d_geom = np.array([np.asarray(r.bbox, dtype=np.float64) for r in rows]).reshape(-1, 4)
         d_area = d_geom[:, 2] * d_geom[:, 3]
-    d_area = d_area * np.array([scale(int(images[i])) for i in d_img]) if area_scale is not None else d_area
 
     g_img = np.array([position[a["image_id"]] for a in gts], dtype=np.int64)
     g_cat = np.array([cat_position[a["category_id"]] for a in gts], dtype=np.int64)
@@ -134,7 +156,7 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
     gts = [gts[k] for k in g_order]
     g_img, g_cat = g_img[g_order], g_cat[g_order]
     g_crowd = np.array([int(a.get("iscrowd", 0)) for a in gts], dtype=np.int64)
-    g_area = np.array([a["area"] * scale(a["image_id"]) for a in gts], dtype=np.float64)
+    g_area = np.array([a["area"] for a in gts], dtype=np.float64)
 
     # IoU of every detection with every ground truth of its image and class, one call per image.
     d_by_image = pd.Series(np.arange(len(d_img))).groupby(d_img).indices if len(d_img) else {}
@@ -159,20 +181,30 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
         iou_start[d_index] = used + np.arange(len(d_index)) * len(g_index)
         used += iou.size
     ious = np.concatenate(blocks) if blocks else np.zeros(0)
+    return CocoPairs(images, len(cats), d_img, d_cat, d_score, d_area, g_img, g_cat, g_crowd, g_area, g_local,
+                     iou_start, ious)
 
-    K, I = len(cats), len(images)
-    d_cell = d_cat * I + d_img
-    g_cell = g_cat * I + g_img
+
+def match(pairs: CocoPairs, area_scale: dict[int, float] | None = None) -> CocoMatches:
+    """evaluateImg on every cell, then accumulate's ranking; area_scale multiplies each image's areas."""
+    p = pairs
+    K, I = p.n_classes, len(p.images)
+    d_area, g_area = p.d_area, p.g_area
+    if area_scale is not None:
+        factor = np.array([area_scale[int(i)] for i in p.images], dtype=np.float64)
+        d_area, g_area = d_area * factor[p.d_img], g_area * factor[p.g_img]
+    d_cell = p.d_cat * I + p.d_img
+    g_cell = p.g_cat * I + p.g_img
     cells = np.unique(np.concatenate([d_cell, g_cell]))
     d_bounds = np.searchsorted(d_cell, np.stack([cells, cells + 1]))
     g_bounds = np.searchsorted(g_cell, np.stack([cells, cells + 1]))
-    status, npig = _match_cells(d_bounds, g_bounds, cells, K, I, iou_start, ious, d_area, g_local, g_crowd, g_area,
-                                IOU_THRESHOLDS, AREA_RANGES)
+    status, npig = _match_cells(d_bounds, g_bounds, cells, K, I, p.iou_start, p.ious, d_area, p.g_local, p.g_crowd,
+                                g_area, IOU_THRESHOLDS, AREA_RANGES)
 
     # accumulate's ranking: each class's detections in image order, stably sorted by score.
-    rank = np.lexsort((-d_score, d_cat))
-    offsets = np.searchsorted(d_cat[rank], np.arange(K + 1))
-    d_img, d_score, status = d_img[rank], d_score[rank], status[:, :, rank]
+    rank = np.lexsort((-p.d_score, p.d_cat))
+    offsets = np.searchsorted(p.d_cat[rank], np.arange(K + 1))
+    d_img, d_score, status = p.d_img[rank], p.d_score[rank], status[:, :, rank]
     n = len(d_img)
     boundary = np.ones(n + 1, dtype=bool)
     if n:
@@ -180,8 +212,7 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
         boundary[offsets] = True
     starts = np.flatnonzero(boundary[:n])
     ends = np.append(starts[1:], n)
-    group_end = np.repeat(ends, ends - starts)
-    return CocoMatches(images, cats, offsets, d_img, group_end, status, npig)
+    return CocoMatches(offsets, d_img, np.repeat(ends, ends - starts), status, npig)
 
 
 def _gt_rle(segmentation, h, w, mask_api):
@@ -350,26 +381,24 @@ def coco_numbers(sums: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
 class CityscapesEntries:
     """The official protocol's per-image contributions, per (class, overlap)."""
 
-    offsets: np.ndarray  # (C, O + 1) into the entry arrays of each class, per overlap
-    entry_image: np.ndarray  # entries sorted by score, per (class, overlap)
+    offsets: np.ndarray  # (C * O + 1,) the entries of each (class, overlap), in the arrays below
+    entry_image: np.ndarray  # entries sorted by score within each (class, overlap)
     entry_true: np.ndarray
     entry_score: np.ndarray
     hard_fns: np.ndarray  # (C, O, I)
     has_gt: np.ndarray  # (C, I)
     has_pred: np.ndarray  # (C, I)
-    overlaps: np.ndarray
 
 
-def cityscapes_entries(images: list, overlaps: np.ndarray) -> CityscapesEntries:
-    """From the fast engine's per-image matches (cityscapes_fast.ImageMatches, in image order)."""
-    C, O, I = len(cityscapes_fast.CLASS_IDS), len(overlaps), len(images)
+def cityscapes_entries(per_image: list) -> CityscapesEntries:
+    """From every image's cityscapes_fast.image_entries, in image order."""
+    C, O, I = len(cityscapes_fast.CLASS_IDS), len(per_image[0][0][2]) if per_image else 0, len(per_image)
     hard_fns = np.zeros((C, O, I), dtype=np.int64)
     has_gt = np.zeros((C, I), dtype=bool)
     has_pred = np.zeros((C, I), dtype=bool)
     parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(C * O)]
-    for i, m in enumerate(images):
-        for c, entries in enumerate(cityscapes_fast.image_entries(m, overlaps)):
-            valid, preds, per_overlap = entries
+    for i, image in enumerate(per_image):
+        for c, (valid, preds, per_overlap) in enumerate(image):
             has_gt[c, i], has_pred[c, i] = valid, preds
             for o, (trues, scores, fns) in enumerate(per_overlap):
                 hard_fns[c, o, i] = fns
@@ -387,7 +416,7 @@ def cityscapes_entries(images: list, overlaps: np.ndarray) -> CityscapesEntries:
         offsets[s + 1] = used
     cat = (lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype))
     return CityscapesEntries(offsets, cat(image, np.int64), cat(true, np.float64), cat(score, np.float64),
-                             hard_fns, has_gt, has_pred, np.asarray(overlaps))
+                             hard_fns, has_gt, has_pred)
 
 
 def cityscapes_resampled(entries: CityscapesEntries, counts: np.ndarray) -> np.ndarray:
@@ -499,11 +528,6 @@ def resamples_path(metric_file) -> Path:
 def write_values(path, values: dict[str, np.ndarray], resampling: dict, images: int) -> None:
     """One float32 column per number (key as in the metric file's intervals), one row per resample;
     no column when resampling is off. The settings and the number of images are in the file's metadata."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from segshift.io import atomic_path
-
     table = pa.table({k: np.asarray(v, dtype=np.float32) for k, v in values.items()})
     table = table.replace_schema_metadata({_META_KEY: json.dumps({**resampling, "images": images}).encode()})
     with atomic_path(path) as tmp:
@@ -511,10 +535,6 @@ def write_values(path, values: dict[str, np.ndarray], resampling: dict, images: 
 
 
 def read_values(path) -> tuple[pd.DataFrame, dict]:
-    import pyarrow.parquet as pq
-
-    from segshift.errors import SegshiftError
-
     try:
         table = pq.read_table(path)
     except (OSError, ValueError) as e:

@@ -232,7 +232,11 @@ def image_entries(m: ImageMatches, overlaps: np.ndarray = OVERLAPS) -> list:
 
 def average_precision(images: list[ImageMatches], overlaps: np.ndarray = OVERLAPS) -> np.ndarray:
     """(classes, overlaps) AP, NaN for a class without ground truth, as evaluateMatches."""
-    entries = [image_entries(m, overlaps) for m in images]
+    return pooled_ap([image_entries(m, overlaps) for m in images], overlaps)
+
+
+def pooled_ap(entries: list, overlaps: np.ndarray = OVERLAPS) -> np.ndarray:
+    """average_precision from every image's image_entries."""
     ap = np.zeros((len(CLASS_IDS), len(overlaps)))
     for li in range(len(CLASS_IDS)):
         if not any(e[li][0] for e in entries):

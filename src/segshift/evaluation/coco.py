@@ -227,6 +227,12 @@ def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: li
     for boxes and masks alike, as a crowd region would absorb it.
     """
     gt, frame, ignored = same_ruler_inputs(ground_truth, kind, frame, classes, ignore_regions)
+    return same_ruler_scores(gt, frame, image_ids, engine, classes, ignored if ignore_regions else None)
+
+
+def same_ruler_scores(gt: dict, frame: pd.DataFrame, image_ids: list[int], engine: str, classes: list[int],
+                      ignored: int | None = None) -> dict[str, Any]:
+    """same_ruler on its prepared inputs (same_ruler_inputs); `ignored` is recorded when given."""
     ids = sorted(classes)
     result = evaluate(gt, frame, image_ids, engine=engine, category_ids=ids, pr_curves=True)
     relative = evaluate(gt, frame, image_ids, category_ids=ids, area_scale=relative_area_scale(gt, image_ids))
@@ -235,7 +241,7 @@ def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: li
             values["summary"][f"{key}_rel"] = relative[kind]["summary"][key]
             for name, per_class in values["per_class"].items():
                 per_class[f"{key}_rel"] = relative[kind]["per_class"][name][key]
-    if ignore_regions:
+    if ignored is not None:
         for values in result.values():
             values["ignored_detections"] = ignored
     return result
