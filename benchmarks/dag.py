@@ -37,10 +37,11 @@ MODELS = {
     "maskrcnn_v2": {"backend": "torchvision", "architecture": "maskrcnn_resnet50_fpn_v2"},
 }
 # A stage per rule, so the generated outputs get mtimes in DAG order.
-STAGES = ["prepare_dataset", "corrupt", "infer", "coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "coco_table",
-          "cityscapes_table", "transfer_gap_table", "transfer_matrix_table", "robustness_table", "model_comparison_table",
-          "per_class_ap_figure",
-          "ap_by_size_figure", "pr_curves_figure", "transfer_gap_figure", "model_pair_figure", "corruption_figure",
+STAGES = ["prepare_dataset", "corrupt", "infer", "coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "diagnostics",
+          "confusion", "coco_table", "cityscapes_table", "transfer_gap_table", "transfer_matrix_table", "robustness_table",
+          "model_comparison_table", "errors_table", "boundary_ap_table", "calibration_table", "confusions_table",
+          "per_class_ap_figure", "ap_by_size_figure", "pr_curves_figure", "transfer_gap_figure", "model_pair_figure",
+          "corruption_figure", "errors_figure", "boundary_ap_figure", "reliability_figure", "confusion_figure",
           "qualitative"]
 
 

@@ -332,6 +332,16 @@ def rider_settings(wildcards):
     return {}
 
 
+def all_rider_settings(wildcards):
+    """The settings of every rider policy, for a job that applies them all."""
+    if domain_kind(wildcards) != "cityscapes":
+        return {}
+    return {
+        k: config["evaluation"][k]
+        for k in ("rider_overlap", "rider_min_score", "rider_mask_overlap")
+    }
+
+
 def model_labels(wildcards):
     return {m: segshift_config.model_label(config, m) for m in MODELS}
 
@@ -391,6 +401,42 @@ def suite_metric_files(wildcards):
     return [f for d in dict.fromkeys(domains) for m in MODELS for f in protocol_files(d, m)]
 
 
+def diagnostics_files(wildcards, domains=None):
+    """Of every (model, domain), models first."""
+    return expand(
+        "results/metrics/{domain}/{model}/diagnostics.json",
+        model=MODELS,
+        domain=domains or DOMAINS,
+    )
+
+
+def diagnostics_same_ruler_files(wildcards, domains=None):
+    """The same ruler's files beside diagnostics_files, in the same order (mask AP beside Boundary AP)."""
+    return [
+        f.replace("diagnostics.json", "same_ruler.json")
+        for f in diagnostics_files(wildcards, domains)
+    ]
+
+
+def figure_diagnostics_files(wildcards):
+    return diagnostics_files(wildcards, figure_domains(wildcards))
+
+
+def figure_diagnostics_same_ruler_files(wildcards):
+    return diagnostics_same_ruler_files(wildcards, figure_domains(wildcards))
+
+
+def confusion_files(wildcards):
+    domains = [wildcards.domain] if "domain" in wildcards.keys() else DOMAINS
+    return expand(
+        "results/metrics/{domain}/{model}/confusion.json", domain=domains, model=MODELS
+    )
+
+
+DIAGNOSTIC_TABLES = ["errors", "boundary_ap", "calibration", "confusions"]
+DIAGNOSTIC_FIGURES = ["errors", "boundary_ap", "reliability"]
+
+
 def table_files():
     tables = ["transfer_matrix"]
     if domains_of_kind("coco"):
@@ -403,6 +449,7 @@ def table_files():
         tables.append("robustness")
     if config["report"]["model_pairs"]:
         tables.append("model_comparison")
+    tables += DIAGNOSTIC_TABLES
     return expand(
         "results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]
     )
@@ -563,6 +610,10 @@ def figure_files():
     if GAP_TARGETS:
         files.append("results/figures/transfer_gap.png")
     files += expand("results/figures/corruptions/{suite}.png", suite=SUITES)
+    files += expand("results/figures/diagnostics/{figure}.png", figure=DIAGNOSTIC_FIGURES)
+    files += expand(
+        "results/figures/diagnostics/confusion/{domain}.png", domain=[SOURCE] + GAP_TARGETS
+    )
     return files
 
 
@@ -571,6 +622,11 @@ def model_outputs(model):
 
     def files(wildcards):
         out = [f for d in DOMAINS for f in protocol_files(d, model)]
+        out += [
+            f"results/metrics/{d}/{model}/{name}.json"
+            for d in DOMAINS
+            for name in ("diagnostics", "confusion")
+        ]
         for a, b in DOMAIN_PAIRS:
             out += [
                 f"results/figures/{model}/{a}_vs_{b}/{f}.png" for f in MODEL_FIGURES

@@ -216,3 +216,146 @@ rule model_comparison_table:
         pairs=config["report"]["model_pairs"],
     script:
         "../workflow/scripts/tables.py"
+
+
+# Why a drop happens, from the same cached predictions (issue 12): Boundary AP, TIDE errors,
+# calibration and score distributions on the same ruler's classes; confusions among the shared classes.
+
+
+rule diagnostics:
+    input:
+        predictions=prediction_shards,
+        ground_truth=domain_ground_truth,
+        source_ground_truth=source_ground_truth,
+    output:
+        metrics="results/metrics/{domain}/{model}/diagnostics.json",
+        resamples="results/metrics/{domain}/{model}/diagnostics_resamples.parquet",
+    log:
+        "logs/diagnostics/{domain}/{model}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        kind=domain_kind,
+        source=SOURCE,
+        source_kind=source_kind,
+        score_threshold=config["evaluation"]["score_threshold"],
+        bootstrap=config["evaluation"]["bootstrap"],
+        ignore_regions=config["evaluation"]["same_ruler_ignore_regions"],
+        dilation_ratio=config["evaluation"]["boundary_dilation_ratio"],
+        calibration_bins=config["evaluation"]["calibration_bins"],
+    script:
+        "../workflow/scripts/diagnostics.py"
+
+
+rule confusion:
+    input:
+        predictions=prediction_shards,
+        ground_truth=domain_ground_truth,
+    output:
+        "results/metrics/{domain}/{model}/confusion.json",
+    log:
+        "logs/confusion/{domain}/{model}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        kind=domain_kind,
+        score_threshold=config["evaluation"]["score_threshold"],
+        class_mapping=config["evaluation"]["class_mapping"],
+        rider_policies=RIDER_POLICIES,
+        rider=all_rider_settings,
+    script:
+        "../workflow/scripts/confusion.py"
+
+
+rule errors_table:
+    input:
+        diagnostics_files,
+    output:
+        csv=report(
+            "results/tables/errors.csv",
+            caption="../workflow/report/errors_table.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: errors (TIDE)"},
+        ),
+        md="results/tables/errors.md",
+        tex="results/tables/errors.tex",
+    log:
+        "logs/tables/errors.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule boundary_ap_table:
+    input:
+        diagnostics=diagnostics_files,
+        same_ruler=diagnostics_same_ruler_files,
+    output:
+        csv=report(
+            "results/tables/boundary_ap.csv",
+            caption="../workflow/report/boundary_ap_table.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: Boundary AP"},
+        ),
+        md="results/tables/boundary_ap.md",
+        tex="results/tables/boundary_ap.tex",
+    log:
+        "logs/tables/boundary_ap.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        source=SOURCE,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule calibration_table:
+    input:
+        diagnostics_files,
+    output:
+        csv=report(
+            "results/tables/calibration.csv",
+            caption="../workflow/report/calibration_table.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: calibration"},
+        ),
+        md="results/tables/calibration.md",
+        tex="results/tables/calibration.tex",
+    log:
+        "logs/tables/calibration.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule confusions_table:
+    input:
+        confusion_files,
+    output:
+        csv=report(
+            "results/tables/confusions.csv",
+            caption="../workflow/report/confusions_table.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "table: confusions"},
+        ),
+        md="results/tables/confusions.md",
+        tex="results/tables/confusions.tex",
+    log:
+        "logs/tables/confusions.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+    script:
+        "../workflow/scripts/tables.py"

@@ -180,3 +180,101 @@ rule qualitative:
         qualitative_image_ids=qualitative_image_ids,
     script:
         "../workflow/scripts/qualitative.py"
+
+
+# Why AP drops (issue 12): on the source and the gap targets; every domain is in the tables.
+
+
+rule errors_figure:
+    input:
+        figure_diagnostics_files,
+    output:
+        png=report(
+            "results/figures/diagnostics/errors.png",
+            caption="../workflow/report/errors_figure.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "TIDE errors"},
+        ),
+        pdf="results/figures/diagnostics/errors.pdf",
+    log:
+        "logs/figures/diagnostics/errors.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        domains=figure_domain_labels,
+    script:
+        "../workflow/scripts/figures.py"
+
+
+rule boundary_ap_figure:
+    input:
+        diagnostics=figure_diagnostics_files,
+        same_ruler=figure_diagnostics_same_ruler_files,
+    output:
+        png=report(
+            "results/figures/diagnostics/boundary_ap.png",
+            caption="../workflow/report/boundary_ap_figure.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "Boundary AP"},
+        ),
+        pdf="results/figures/diagnostics/boundary_ap.pdf",
+    log:
+        "logs/figures/diagnostics/boundary_ap.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        domains=figure_domain_labels,
+        source=SOURCE,
+    script:
+        "../workflow/scripts/figures.py"
+
+
+rule reliability_figure:
+    input:
+        figure_diagnostics_files,
+    output:
+        png=report(
+            "results/figures/diagnostics/reliability.png",
+            caption="../workflow/report/reliability_figure.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "calibration"},
+        ),
+        pdf="results/figures/diagnostics/reliability.pdf",
+    log:
+        "logs/figures/diagnostics/reliability.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        domains=figure_domain_labels,
+        colors=figure_domain_colors,
+    script:
+        "../workflow/scripts/figures.py"
+
+
+rule confusion_figure:
+    input:
+        confusion_files,
+    output:
+        png=report(
+            "results/figures/diagnostics/confusion/{domain}.png",
+            caption="../workflow/report/confusion_figure.rst",
+            category="Why it drops",
+            subcategory="All models",
+            labels=lambda w: {"model": "all models", "figure": f"confusions, {w.domain}"},
+        ),
+        pdf="results/figures/diagnostics/confusion/{domain}.pdf",
+    log:
+        "logs/figures/diagnostics/confusion/{domain}.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        title=qualitative_title,
+    script:
+        "../workflow/scripts/figures.py"

@@ -28,10 +28,13 @@ FIGURES = (
     [f"results/figures/{m}/{p}/{f}" for m in MODELS for p in PAIRS for f in ("per_class_ap", "ap_by_size", "pr_curves")]
     + ["results/figures/transfer_gap", "results/figures/corruptions/coco_val2017_c"]
     + [f"results/figures/model_pairs/yolov8n_seg_vs_yolov8n_seg_nms50/{p}" for p in PAIRS]
+    + [f"results/figures/diagnostics/{f}" for f in ("errors", "boundary_ap", "reliability")]
+    + [f"results/figures/diagnostics/confusion/{d}" for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half")]
 )
 PANELS = [f"results/figures/qualitative/{d}.png"
           for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017-gaussian_noise-5")]
-TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness"]
+TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness", "errors", "boundary_ap",
+          "calibration", "confusions"]
 CORRUPTED = [f"coco_val2017-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
 
 
@@ -226,7 +229,7 @@ def test_report_holds_every_figure_and_table(pipeline):
         assert Path(path).with_suffix(".png").name in html, path
     for table in TABLES:
         assert f"{table}.csv" in html
-    for category in ("Tables", "Transfer", "Robustness", "Qualitative"):
+    for category in ("Tables", "Transfer", "Robustness", "Qualitative", "Why it drops"):
         assert category in html
 
 
@@ -272,9 +275,28 @@ def test_a_score_threshold_change_reruns_metrics_but_no_inference(pipeline, tmp_
     config = changed(pipeline, tmp_path, lambda c: c.setdefault("evaluation", {}).update(score_threshold=0.05))
     jobs = dry_run(work, config)
     rules = {j["rule"] for j in jobs}
-    assert {"coco_metrics", "same_ruler_metrics", "cityscapes_metrics"} <= rules
+    assert {"coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "diagnostics", "confusion"} <= rules
     assert not rules & {"infer", "prepare_dataset"}
     assert all("Params have changed" in j["reason"] for j in jobs if j["rule"].endswith("_metrics"))
+
+
+def test_a_diagnostics_setting_change_reruns_diagnostics_and_their_outputs_only(pipeline, tmp_path):
+    work, _ = pipeline
+    config = changed(pipeline, tmp_path, lambda c: c.setdefault("evaluation", {}).update(boundary_dilation_ratio=0.01,
+                                                                                        calibration_bins=15))
+    jobs = dry_run(work, config)
+    assert {j["rule"] for j in jobs} == {"diagnostics", "errors_table", "boundary_ap_table", "calibration_table",
+                                         "errors_figure", "boundary_ap_figure", "reliability_figure"}
+    assert all("Params have changed" in j["reason"] for j in jobs if j["rule"] == "diagnostics")
+
+
+def test_a_rider_setting_change_reruns_the_cityscapes_confusions_but_no_diagnostics(pipeline, tmp_path):
+    work, _ = pipeline
+    jobs = dry_run(work, changed(pipeline, tmp_path, lambda c: c.setdefault("evaluation", {}).update(rider_overlap=0.5)))
+    rules = {j["rule"] for j in jobs}
+    assert {"confusion", "confusions_table", "cityscapes_metrics"} <= rules
+    assert not rules & {"infer", "diagnostics", "same_ruler_metrics", "coco_metrics"}
+    assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "confusion"} == {"cityscapes_val", "cityscapes_val_half"}
 
 
 def test_a_class_mapping_change_reruns_only_the_cityscapes_protocol(pipeline, tmp_path):

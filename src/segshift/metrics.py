@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from segshift import manifest, predictions
-from segshift.categories import COCO_ID_TO_NAME
+from segshift.categories import COCO_ID_TO_NAME, COCO_NAME_TO_ID
 from segshift.errors import SegshiftError
-from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, clean_nan, coco, provenance
+from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, clean_nan, coco, diagnostics, provenance
 from segshift.io import read_json
 
 log = logging.getLogger(__name__)
@@ -87,14 +87,79 @@ def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, do
                        {"ignore_regions": ignore_regions}, domain=domain, source=source)
 
 
-def _resampled(gt, frame, ids, classes, draws, relative: bool = False) -> dict[str, np.ndarray]:
-    """Per-resample values of both IoU types ("segm/summary/AP", ...); relative: also the size buckets
+def diagnostics_metrics(files, ground_truth_file, source_ground_truth_file, *, domain: str, kind: str, source: str,
+                        source_kind: str, score_threshold: float, ignore_regions: bool = False,
+                        dilation_ratio: float = coco.DILATION_RATIO, calibration_bins: int = 10,
+                        resampling: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Why AP drops, on the same ruler's classes and inputs: Boundary AP, and per IoU type TIDE's
+    errors, calibration (ECE with its interval) and the scores of true and false positives."""
+    source_classes = coco.domain_classes(read_json(source_ground_truth_file, what="ground-truth file"), source_kind)
+
+    def score(gt, frame, ids, draws):
+        classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
+        shared, frame, _ = coco.same_ruler_inputs(gt, kind, frame, classes, ignore_regions)
+        results = coco.evaluate(shared, frame, ids, engine="faster_coco_eval", iou_types=(coco.BOUNDARY,),
+                                category_ids=classes, dilation_ratio=dilation_ratio)
+        values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, iou_types=(coco.BOUNDARY,),
+                                                     dilation_ratio=dilation_ratio)
+        for iou_type in coco.IOU_TYPES:
+            evaluator = diagnostics.evaluated(shared, frame, ids, iou_type, classes)
+            pairs = bootstrap.coco_pairs(shared, frame, ids, iou_type, classes)
+            image, scores, true = diagnostics.scored_detections(pairs)
+            results[iou_type] = {
+                "errors": diagnostics.tide_errors(evaluator),
+                "calibration": diagnostics.calibration(evaluator, calibration_bins),
+                "scores": diagnostics.score_histograms(scores, true),
+            }
+            if draws is not None:
+                values[f"{iou_type}/ece"] = diagnostics.resampled_ece(image, scores, true, len(pairs.images), draws,
+                                                                      calibration_bins)
+        return results, values
+
+    settings = {"ignore_regions": ignore_regions, "dilation_ratio": dilation_ratio, "calibration_bins": calibration_bins}
+    return _coco_style("diagnostics", files, ground_truth_file, None, score_threshold, score, resampling, settings,
+                       domain=domain, source=source)
+
+
+def confusion_metrics(files, ground_truth_file, *, domain: str, kind: str, score_threshold: float,
+                      class_mapping: dict[str, str], rider_policies: list[str], rider: dict | None = None
+                      ) -> dict[str, Any]:
+    """Mask confusions at IoU 0.5 among the classes COCO and Cityscapes share: in COCO's taxonomy on a
+    COCO domain, in Cityscapes' (predictions mapped, riders found by each rider policy) on a Cityscapes one."""
+    frame, image_ids, counts = load_predictions(files, score_threshold)
+    ground_truth = read_json(ground_truth_file, what="ground-truth file")
+    check_mask_sizes(files, ground_truth)
+    if kind == "cityscapes":
+        matrices = []
+        for policy in rider_policies:
+            mapped, _ = cityscapes.to_cityscapes(frame, class_mapping, policy, **(rider or {}))
+            mapped = mapped.assign(category_id=mapped["label_id"])
+            matrices.append({"rider_policy": policy, **diagnostics.confusion(ground_truth, mapped, image_ids)})
+    else:
+        keep = {COCO_NAME_TO_ID[name] for name in class_mapping}
+        shared = coco.shared_class_ground_truth(ground_truth, kind, sorted(keep))
+        matrices = [{"rider_policy": None, **diagnostics.confusion(shared, frame, image_ids)}]
+    settings = {"score_threshold": score_threshold, "class_mapping": class_mapping, "iou_threshold": diagnostics.POSITIVE_IOU,
+                **({"rider_policies": list(rider_policies), **(rider or {})} if kind == "cityscapes" else {})}
+    return clean_nan({
+        "metric": "confusion",
+        "model": _model(files),
+        "domain": domain,
+        "counts": counts,
+        "results": matrices,
+        "provenance": provenance(files, ground_truth_file, settings),
+    })
+
+
+def _resampled(gt, frame, ids, classes, draws, relative: bool = False, iou_types=coco.IOU_TYPES,
+               dilation_ratio: float = coco.DILATION_RATIO) -> dict[str, np.ndarray]:
+    """Per-resample values of each IoU type ("segm/summary/AP", ...); relative: also the size buckets
     relative to the image (APs_rel, APm_rel, APl_rel), matched again on the same IoUs."""
     names = {c["id"]: c["name"] for c in gt["categories"]}
     names = [names[c] for c in sorted(classes)]
     out = {}
-    for iou_type in coco.IOU_TYPES:
-        pairs = bootstrap.coco_pairs(gt, frame, ids, iou_type, classes)
+    for iou_type in iou_types:
+        pairs = bootstrap.coco_pairs(gt, frame, ids, iou_type, classes, dilation_ratio)
         values = bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.match(pairs), draws), names)
         out.update({f"{iou_type}/{k}": v for k, v in values.items()})
         if relative:
@@ -115,7 +180,7 @@ def _coco_style(metric, files, ground_truth_file, engine, score_threshold, score
         draws = bootstrap.draws(image_ids, resampling["resamples"], resampling["seed"])
     frame = frame[frame["image_id"].isin(set(image_ids))]
     results, values = score(ground_truth, frame, sorted(image_ids), draws)
-    settings = {"engine": engine, "score_threshold": score_threshold, **extra_settings}
+    settings = {**({"engine": engine} if engine else {}), "score_threshold": score_threshold, **extra_settings}
     result = {
         "metric": metric,
         "model": _model(files),

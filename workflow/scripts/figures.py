@@ -15,6 +15,9 @@ def main(snakemake):
         fig = figures.suite_figure(params.labels, w.suite, params.suites[w.suite], [read_json(f) for f in inputs])
         figures.save(fig, stem)
         return
+    if name in DIAGNOSTIC_FIGURES:
+        figures.save(diagnostic_figure(name, inputs, params, w), stem)
+        return
     domains = [w.domain, w.other_domain] if "other_domain" in w.keys() else [params.source] + list(params.targets)
     files = iter(inputs.same_ruler)
     same_ruler = {m: {d: read_json(next(files)) for d in domains} for m in params.labels}
@@ -44,6 +47,32 @@ def main(snakemake):
         else:
             fig = figures.pr_curves(label, pair, params.domains, params.colors)
     figures.save(fig, stem)
+
+
+DIAGNOSTIC_FIGURES = ("errors_figure", "boundary_ap_figure", "reliability_figure", "confusion_figure")
+
+
+def diagnostic_figure(name, inputs, params, w):
+    if name == "confusion_figure":
+        files = {m["model"]: m for m in map(read_json, inputs)}
+        return figures.confusion(params.labels, files, params.title)
+    paths = inputs.diagnostics if name == "boundary_ap_figure" else inputs
+    diagnostics = {}
+    for m in map(read_json, paths):
+        diagnostics.setdefault(m["model"], {})[m["domain"]] = m
+    if name == "errors_figure":
+        return figures.errors(params.labels, diagnostics, params.domains)
+    if name == "reliability_figure":
+        return figures.reliability(params.labels, diagnostics, params.domains, params.colors)
+    same_ruler, resamples = {}, {}
+    for m, path in [(read_json(p), p) for p in [*inputs.diagnostics, *inputs.same_ruler]]:
+        if m["metric"] == "same_ruler":
+            same_ruler.setdefault(m["model"], {})[m["domain"]] = m
+        resamples[(m["model"], m["domain"], tables.protocol(m))] = bootstrap.read_values(bootstrap.resamples_path(path))[0]
+    gaps, _ = tables.boundary_table([d for v in diagnostics.values() for d in v.values()],
+                                    [d for v in same_ruler.values() for d in v.values()], params.labels, params.source,
+                                    resamples=resamples)
+    return figures.boundary_ap(params.labels, diagnostics, same_ruler, params.source, params.domains, gaps)
 
 
 workflow.run(snakemake, main)

@@ -8,12 +8,24 @@ from segshift.io import read_json
 
 
 def main(snakemake):
-    metrics = [read_json(path) for path in snakemake.input]
+    metrics = [] if hasattr(snakemake.input, "diagnostics") else [read_json(path) for path in snakemake.input]
     params, name = snakemake.params, Path(snakemake.output.csv).stem
     if name in ("transfer_gap", "robustness", "model_comparison"):
         resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
                      for m, path in zip(metrics, snakemake.input)}
-    if name == "coco_metrics":
+    if name == "boundary_ap":
+        diagnostics = [read_json(path) for path in snakemake.input.diagnostics]
+        same_ruler = [read_json(path) for path in snakemake.input.same_ruler]
+        resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
+                     for m, path in zip(diagnostics + same_ruler, [*snakemake.input.diagnostics, *snakemake.input.same_ruler])}
+        tidy, layout = tables.boundary_table(diagnostics, same_ruler, params.labels, params.source, resamples=resamples)
+    elif name == "errors":
+        tidy, layout = tables.errors_table(metrics, params.labels)
+    elif name == "calibration":
+        tidy, layout = tables.calibration_table(metrics, params.labels)
+    elif name == "confusions":
+        tidy, layout = tables.confusion_table(metrics, params.labels)
+    elif name == "coco_metrics":
         tidy, layout = tables.coco_table(metrics, params.labels, params.score_threshold, params.engine)
     elif name == "cityscapes_metrics":
         tidy, layout = tables.cityscapes_table(metrics, params.labels, params.class_mapping, params.engine)

@@ -119,8 +119,14 @@ def coco_matches(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: s
     return match(coco_pairs(ground_truth, frame, image_ids, iou_type, category_ids), area_scale)
 
 
-def coco_pairs(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str, category_ids) -> CocoPairs:
-    """The detections, ground truth and IoUs of computeIoU for every (class, image)."""
+def coco_pairs(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str, category_ids,
+               dilation_ratio: float = 0.02) -> CocoPairs:
+    """The detections, ground truth and IoUs of computeIoU for every (class, image).
+
+    iou_type "boundary": faster-coco-eval's (and the boundary-iou-api's) Boundary IoU: the smaller of
+    mask IoU and the IoU of the boundary bands `dilation_ratio` of the image diagonal wide; a crowd
+    region keeps its mask IoU.
+    """
     from faster_coco_eval.core import mask as mask_api
 
     images = np.unique(np.asarray(list(image_ids), dtype=np.int64))
@@ -143,7 +149,8 @@ def coco_pairs(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str
     frame = frame.iloc[order]
     d_img, d_cat, d_score = d_img[order], d_cat[order], d_score[order]
     rows = list(frame.itertuples(index=False))
-    if iou_type == "segm":
+    masks = iou_type in ("segm", "boundary")
+    if masks:
         d_geom = [{"size": [int(r.height), int(r.width)], "counts": r.counts} for r in rows]
         d_area = np.asarray(mask_api.area(d_geom), dtype=np.float64) if rows else np.zeros(0)
     else:
@@ -169,10 +176,17 @@ def coco_pairs(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str
         d_index = d_by_image.get(image)
         if d_index is None:
             continue
-        if iou_type == "segm":
+        if masks:
             h, w = sizes[int(images[image])]
             g_geom = [_gt_rle(gts[k]["segmentation"], h, w, mask_api) for k in g_index]
-            iou = mask_api.iou([d_geom[k] for k in d_index], g_geom, list(g_crowd[g_index]))
+            d_here = [d_geom[k] for k in d_index]
+            iou = mask_api.iou(d_here, g_geom, list(g_crowd[g_index]))
+            if iou_type == "boundary" and len(d_here):
+                band = mask_api.iou(mask_api._mask.toBoundary(d_here, dilation_ratio),
+                                    mask_api._mask.toBoundary(g_geom, dilation_ratio), list(g_crowd[g_index]))
+                iou = np.asarray(iou, dtype=np.float64).reshape(len(d_index), len(g_index))
+                band = np.asarray(band, dtype=np.float64).reshape(iou.shape)
+                iou = np.where(g_crowd[g_index][None, :] == 1, iou, np.minimum(iou, band))
         else:
             iou = mask_api.iou(d_geom[d_index], np.array([gts[k]["bbox"] for k in g_index], dtype=np.float64),
                                list(g_crowd[g_index]))

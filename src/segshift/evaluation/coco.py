@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("hotcoco", "faster_coco_eval", "pycocotools")
 IOU_TYPES = ("bbox", "segm")
+# Boundary AP (Cheng et al. 2021): faster-coco-eval's "boundary" IoU type, whatever the engine.
+BOUNDARY = "boundary"
+DILATION_RATIO = 0.02
 SUMMARY = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
 AREAS = {"all": 0, "small": 1, "medium": 2, "large": 3}  # COCOeval's areaRng order
 
@@ -75,6 +78,7 @@ def evaluate(
     category_ids: list[int] | None = None,
     pr_curves: bool = False,
     area_scale: dict[int, float] | None = None,
+    dilation_ratio: float = DILATION_RATIO,
 ) -> dict[str, Any]:
     """COCO-style AP of `frame` (predictions.read's frame) on `image_ids`.
 
@@ -85,7 +89,16 @@ def evaluate(
     area_scale: per image, a factor on every ground-truth and detection area before the size
     buckets are taken (matching is unchanged); faster-coco-eval then does the evaluation, as
     the engine whose results loader segshift fills itself.
+    iou_types may hold "boundary" (Boundary AP of the masks, bands `dilation_ratio` of the image
+    diagonal wide), which faster-coco-eval evaluates.
     """
+    if BOUNDARY in iou_types and engine != "faster_coco_eval":
+        out = evaluate(ground_truth, frame, image_ids, engine=engine, iou_types=tuple(t for t in iou_types if t != BOUNDARY),
+                       category_ids=category_ids, pr_curves=pr_curves, area_scale=area_scale)
+        out.update(evaluate(ground_truth, frame, image_ids, engine="faster_coco_eval", iou_types=(BOUNDARY,),
+                            category_ids=category_ids, pr_curves=pr_curves, area_scale=area_scale,
+                            dilation_ratio=dilation_ratio))
+        return {t: out[t] for t in iou_types}
     if area_scale is not None:
         engine = "faster_coco_eval"
         ground_truth = {**ground_truth, "annotations": [
@@ -98,10 +111,16 @@ def evaluate(
     frame = frame[frame["image_id"].isin(set(image_ids))]
     out: dict[str, Any] = {}
     for iou_type in iou_types:
-        results = predictions.to_coco_results(frame, iou_type)
+        results = predictions.to_coco_results(frame, "segm" if iou_type == BOUNDARY else iou_type)
         with contextlib.redirect_stdout(io.StringIO()):
             dt = _load_results(gt, results, engine, area_scale) if results else _empty_results(gt, engine)
-            evaluator = COCOeval(gt, dt, iou_type)
+            if iou_type == BOUNDARY:
+                from faster_coco_eval import COCOeval_faster
+
+                evaluator = COCOeval_faster(gt, dt, BOUNDARY, boundary_dilation_ratio=dilation_ratio,
+                                            print_function=lambda *a, **k: None)
+            else:
+                evaluator = COCOeval(gt, dt, iou_type)
             evaluator.params.imgIds = sorted(image_ids)
             evaluator.params.catIds = category_ids
             evaluator.evaluate()
