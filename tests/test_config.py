@@ -153,7 +153,8 @@ def test_workflow_stops_before_any_job_on_a_bad_key(tmp_path):
     assert proc.returncode != 0
     lines = [line for line in proc.stdout.splitlines() if line.startswith("segshift:")]
     assert lines == [
-        "segshift: config: unknown key evaluation.score_treshold; allowed keys: bootstrap, cityscapes_eval_engine, "
+        "segshift: config: unknown key evaluation.score_treshold; allowed keys: bootstrap, boundary_dilation_ratio, "
+        "calibration_bins, cityscapes_eval_engine, "
         "class_mapping, coco_eval_engine, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
         "same_ruler_ignore_regions, score_threshold"
     ]

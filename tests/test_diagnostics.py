@@ -319,3 +319,85 @@ def test_the_confusion_stage_scores_cityscapes_under_each_rider_policy(shared_da
             assert m[:, rider].sum() == 0  # nothing is ever called a rider
         gt = json.loads((out / "gt.json").read_text())
         assert m[:-1].sum() == len([a for a in gt["annotations"] if not a.get("iscrowd")])
+
+
+# The metric stage, tables and figures ----------------------------------------------------------
+
+
+def write_case(tmp_path, items) -> tuple[Path, Path]:
+    """A one-image domain (TWO_CARS) and a prediction shard holding `items`."""
+    from segshift.backends import Instances
+
+    frame = detections(*items, size=SIZE) if items else None
+    inst = Instances(
+        category_id=np.array([] if frame is None else frame["category_id"], dtype=np.int64),
+        score=np.array([] if frame is None else frame["score"], dtype=np.float32),
+        bbox=np.zeros((0, 4), np.float32) if frame is None else np.stack(frame["bbox"]),
+        segmentation=[] if frame is None else [{"size": list(SIZE), "counts": c} for c in frame["counts"]],
+    )
+    shard = tmp_path / "shard.parquet"
+    predictions.write(shard, [(1, inst)], {"model": "m", "image_ids": [1]})
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(TWO_CARS))
+    return shard, gt
+
+
+@pytest.mark.parametrize("items", [ERROR_CASES["duplicate"], []], ids=["duplicate", "nothing detected"])
+def test_the_diagnostics_stage_scores_a_domain_with_intervals_or_says_why_not(tmp_path, items):
+    shard, gt = write_case(tmp_path, items)
+    result, values = metrics.diagnostics_metrics([shard], gt, gt, domain="d", kind="coco", source="d", source_kind="coco",
+                                                 score_threshold=0.0, calibration_bins=5,
+                                                 resampling={"resamples": 20, "seed": 0, "confidence": 0.95})
+    r = result["results"]
+    assert set(r) == {"boundary", "bbox", "segm"}
+    assert set(values) >= {"boundary/summary/AP", "segm/ece", "bbox/ece"}
+    assert result["provenance"]["settings"]["calibration_bins"] == 5
+    if items:
+        assert r["segm"]["errors"]["counts"]["duplicate"] == 1
+        assert r["boundary"]["summary"]["AP"] < 1
+        # one image: every resample is the image itself
+        assert result["intervals"]["boundary/summary/AP"] == pytest.approx([r["boundary"]["summary"]["AP"]] * 2, abs=1e-12)
+        assert sum(r["segm"]["scores"]["true_positives"]) == 2 and sum(r["segm"]["scores"]["false_positives"]) == 1
+        assert r["segm"]["calibration"]["detections"] == 3
+    else:
+        assert r["boundary"]["summary"]["AP"] == 0 and r["segm"]["errors"]["counts"]["missed"] == 2
+        assert r["segm"]["calibration"]["ece"] is None  # no detection has no calibration
+    files = [{**result, "model": "m"}]
+    tidy, layout = tables.errors_table(files, {"m": "M"})
+    assert set(tidy["error"]) == {*diagnostics.ERRORS.values(), *diagnostics.SPECIAL_ERRORS.values()}
+    tidy, layout = tables.calibration_table(files, {"m": "M"})
+    assert len(tidy) == 4 and "ECE mask" in layout.markdown()
+    from segshift import figures
+
+    for fig in (figures.errors({"m": "M"}, {"m": {"d": files[0]}}, {"d": "D"}),
+                figures.reliability({"m": "M"}, {"m": {"d": files[0]}}, {"d": "D"}, {"d": "#000000"})):
+        figures.save(fig, tmp_path / "figure")
+        assert (tmp_path / "figure.png").stat().st_size > 0
+
+
+def test_boundary_table_gaps_use_both_files_resamples(tmp_path):
+    """The Boundary gap's interval comes from the diagnostics' resamples, the mask gap's from the same
+    ruler's, joined row by row (the same draws)."""
+    def files(model, domain, mask, boundary):
+        same = {"metric": "same_ruler", "model": model, "domain": domain,
+                "results": {"segm": {"summary": {"AP": mask}, "per_class": {"car": {"AP": mask, "AP50": mask, "APs": None,
+                                                                                     "APm": None, "APl": mask}}}},
+                "intervals": {"segm/summary/AP": [mask - 0.1, mask + 0.1]}}
+        diag = {"metric": "diagnostics", "model": model, "domain": domain,
+                "results": {"boundary": {"summary": {"AP": boundary}, "per_class": {"car": {
+                    "AP": boundary, "AP50": boundary, "APs": None, "APm": None, "APl": boundary}}}}}
+        return same, diag
+
+    (s1, d1), (s2, d2) = files("m", "src", 0.6, 0.4), files("m", "tgt", 0.3, 0.3)
+    rng = np.random.default_rng(0)
+    resamples = {}
+    for same, diag in ((s1, d1), (s2, d2)):
+        noise = rng.normal(0, 0.02, 50)
+        resamples[("m", same["domain"], "same_ruler")] = pd.DataFrame({"segm/per_class/car/AP": same["results"]["segm"]["summary"]["AP"] + noise})
+        resamples[("m", same["domain"], "diagnostics")] = pd.DataFrame({"boundary/per_class/car/AP": diag["results"]["boundary"]["summary"]["AP"] + noise / 2})
+    tidy, layout = tables.boundary_table([d1, d2], [s1, s2], {"m": "M"}, "src", resamples=resamples)
+    rows = tidy[(tidy.metric == "AP") & (tidy.category == "all")].set_index("iou_type")
+    assert rows.at["mask", "gap"] == pytest.approx(0.3) and rows.at["boundary", "gap"] == pytest.approx(0.1)
+    width = rows["ci_high"] - rows["ci_low"]
+    assert 0 < width["boundary"] < width["mask"]  # the boundary columns carry half the noise
+    assert "+30.0 [" in layout.markdown() and "+10.0 [" in layout.markdown()

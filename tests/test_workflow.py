@@ -35,6 +35,8 @@ PANELS = [f"results/figures/qualitative/{d}.png"
           for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017-gaussian_noise-5")]
 TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness", "errors", "boundary_ap",
           "calibration", "confusions"]
+# The diagnostics tables hold every domain; their figures only the source and the gap targets.
+ALL_DOMAIN_DIAGNOSTICS = {"errors_table", "boundary_ap_table", "calibration_table", "confusions_table"}
 CORRUPTED = [f"coco_val2017-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
 
 
@@ -391,23 +393,25 @@ def test_adding_a_severity_runs_only_that_domains_jobs(pipeline, tmp_path):
     config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[1, 3, 5]))
     jobs = dry_run(work, config)
     new = {"coco_val2017-gaussian_noise-1", "coco_val2017-fog-1"}
-    for rule in ("corrupt", "infer", "same_ruler_metrics", "coco_metrics"):
+    per_domain = ("corrupt", "infer", "same_ruler_metrics", "coco_metrics", "diagnostics", "confusion")
+    for rule in per_domain:
         planned = [j for j in jobs if j["rule"] == rule]
         assert planned, rule
         assert all(j["wildcards"].get("domain", "coco_val2017-" + j["wildcards"].get("corruption", "") + "-"
                                       + j["wildcards"].get("severity", "")) in new for j in planned), rule
     # What shows every domain or the suite is redrawn; nothing that shows only other domains is.
-    assert {j["rule"] for j in jobs} - {"corrupt", "infer", "same_ruler_metrics", "coco_metrics"} == {
-        "transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure", "model_comparison_table"}
+    assert {j["rule"] for j in jobs} - set(per_domain) == {
+        "transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure", "model_comparison_table",
+        *ALL_DOMAIN_DIAGNOSTICS}
 
 
 def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_path):
     work, _ = pipeline
     config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[5]))
     jobs = dry_run(work, config)
-    assert not {j["rule"] for j in jobs} & {"infer", "corrupt", "same_ruler_metrics", "coco_metrics"}
+    assert not {j["rule"] for j in jobs} & {"infer", "corrupt", "same_ruler_metrics", "coco_metrics", "diagnostics"}
     assert {j["rule"] for j in jobs} == {"transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure",
-                                         "model_comparison_table"}
+                                         "model_comparison_table", *ALL_DOMAIN_DIAGNOSTICS}
 
 
 def test_adding_a_test_size_domain_plans_only_that_domain(pipeline, tmp_path):

@@ -534,7 +534,8 @@ def reliability(labels: dict[str, str], diagnostics: dict[str, dict[str, dict]],
             c = m["results"][kind]["calibration"]
             bins = [b for b in c["bins"] if b["count"]]
             low, high = (m.get("intervals", {}).get(f"{kind}/ece") or [None, None])
-            ece = f"ECE {100 * c['ece']:.1f}" + (f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None else "")
+            ece = "no detections" if c["ece"] is None else f"ECE {100 * c['ece']:.1f}" + (
+                f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None else "")
             left.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", markersize=3,
                       color=colors[d], label=f"{names[d]}: {ece}")
             s = m["results"][kind]["scores"]
@@ -551,7 +552,8 @@ def reliability(labels: dict[str, str], diagnostics: dict[str, dict[str, dict]],
         right.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="score threshold", ylabel="share of detections kept",
                   title=f"{labels[model]}: true and false positives above a threshold")
         right.grid(alpha=0.3)
-        right.legend(frameon=False, fontsize=7, loc="upper right")
+        if right.get_legend_handles_labels()[0]:
+            right.legend(frameon=False, fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
 

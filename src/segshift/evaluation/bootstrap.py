@@ -225,7 +225,7 @@ def match(pairs: CocoPairs, area_scale: dict[int, float] | None = None) -> CocoM
         boundary[1:n] = (d_img[1:] != d_img[:-1]) | (d_score[1:] != d_score[:-1])
         boundary[offsets] = True
     starts = np.flatnonzero(boundary[:n])
-    ends = np.append(starts[1:], n)
+    ends = np.append(starts[1:], n) if n else starts
     return CocoMatches(offsets, d_img, np.repeat(ends, ends - starts), status, npig)
 
 

@@ -58,9 +58,10 @@ def calibration(evaluator, bins: int) -> dict[str, Any]:
     """Expected and maximum calibration error, and the reliability curve: a detection is right when it
     matches an object at IoU 0.5 (COCO's matching, 100 detections per image and class)."""
     out = evaluator.calibration(n_bins=bins, iou_threshold=POSITIVE_IOU)
+    undefined = out["num_detections"] == 0  # hotcoco says 0: no detection is not a calibrated one
     return {
-        "ece": float(out["ece"]),
-        "mce": float(out["mce"]),
+        "ece": None if undefined else float(out["ece"]),
+        "mce": None if undefined else float(out["mce"]),
         "detections": int(out["num_detections"]),
         "bins": [{"low": float(b["bin_lower"]), "high": float(b["bin_upper"]), "confidence": float(b["avg_confidence"]),
                   "accuracy": float(b["avg_accuracy"]), "count": int(b["count"])} for b in out["bins"]],
