@@ -8,8 +8,8 @@ from segshift.io import read_json
 
 
 def main(snakemake):
-    metrics = [] if hasattr(snakemake.input, "diagnostics") else [read_json(path) for path in snakemake.input]
     params, name = snakemake.params, Path(snakemake.output.csv).stem
+    metrics = [] if name == "boundary_ap" else [read_json(path) for path in snakemake.input]
     if name in ("transfer_gap", "robustness", "model_comparison"):
         resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
                      for m, path in zip(metrics, snakemake.input)}

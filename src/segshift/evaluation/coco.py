@@ -113,7 +113,7 @@ def evaluate(
     for iou_type in iou_types:
         results = predictions.to_coco_results(frame, "segm" if iou_type == BOUNDARY else iou_type)
         with contextlib.redirect_stdout(io.StringIO()):
-            dt = _load_results(gt, results, engine, area_scale) if results else _empty_results(gt, engine)
+            dt = _load_results(gt, results, engine, area_scale) if results else empty_results(gt, engine)
             if iou_type == BOUNDARY:
                 from faster_coco_eval import COCOeval_faster
 
@@ -188,7 +188,7 @@ def _load_results(gt, results: list[dict], engine: str, area_scale: dict[int, fl
     return dt
 
 
-def _empty_results(gt, engine: str):
+def empty_results(gt, engine: str):
     """A results object with no detections (loadRes refuses an empty list)."""
     COCO, _ = _engine(engine)
     empty = {"images": list(gt.dataset["images"]), "categories": copy.deepcopy(gt.dataset["categories"]), "annotations": []}

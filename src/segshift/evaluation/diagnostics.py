@@ -36,7 +36,7 @@ def evaluated(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str,
     frame = frame[frame["image_id"].isin(set(image_ids)) & frame["category_id"].isin(set(category_ids))]
     results = predictions.to_coco_results(frame, iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes(results) if results else coco._empty_results(gt, "hotcoco")
+        dt = gt.loadRes(results) if results else coco.empty_results(gt, "hotcoco")
         evaluator = COCOeval(gt, dt, iou_type)
         evaluator.params.imgIds = sorted(image_ids)
         evaluator.params.catIds = sorted(category_ids)
