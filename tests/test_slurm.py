@@ -44,9 +44,11 @@ def cluster():
 
 
 def slurm_command(work: Path, config: Path, *args: str) -> list[str]:
+    # The diagnostics add jobs, not scheduling cases: left out, as the corruptions are.
     return [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(config), "--profile", str(REPO / "profiles" / "slurm"), *SMALL_CLUSTER, *args,
+        "--configfile", str(config), "--profile", str(REPO / "profiles" / "slurm"), *SMALL_CLUSTER,
+        "--omit-from", "diagnostics", "confusion", *args,
     ]
 
 
