@@ -13,63 +13,17 @@ diagnostics job: boundary IoUs for re-matching and the resampled ECE.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO / "benchmarks")]
+sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 import coco_eval  # noqa: E402
+import reference_tools  # noqa: E402
 from common import median_time, report  # noqa: E402
-from segshift import predictions  # noqa: E402
 from segshift.evaluation import bootstrap, coco, diagnostics  # noqa: E402
-
-
-def official_boundary(ground_truth, frame, image_ids):
-    root = os.environ.get("SEGSHIFT_BOUNDARY_IOU_API")
-    if not root:
-        return None
-    sys.path.insert(0, root)
-    np.float = float  # its accumulate predates NumPy 1.24
-    from boundary_iou.coco_instance_api.coco import COCO
-    from boundary_iou.coco_instance_api.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        index = COCO(get_boundary=True, dilation_ratio=coco.DILATION_RATIO)
-        index.dataset = json.loads(json.dumps(ground_truth))
-        index.createIndex()
-        evaluator = COCOeval(index, index.loadRes(predictions.to_coco_results(frame, "segm")), "boundary",
-                             dilation_ratio=coco.DILATION_RATIO)
-        evaluator.params.imgIds = image_ids
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return float(evaluator.stats[0])
-
-
-def tidecv_ap50(ground_truth, frame, iou_type):
-    from pycocotools import mask as mask_api
-    from tidecv import TIDE, Data
-
-    sizes = {im["id"]: (im["height"], im["width"]) for im in ground_truth["images"]}
-    truth, found = Data("gt"), Data("dt")
-    for a in ground_truth["annotations"]:
-        h, w = sizes[a["image_id"]]
-        truth.add_ground_truth(a["image_id"], a["category_id"], a["bbox"], bootstrap._gt_rle(a["segmentation"], h, w, mask_api))
-    for r in frame.itertuples():
-        found.add_detection(int(r.image_id), int(r.category_id), float(r.score), [float(v) for v in r.bbox],
-                            {"size": [int(r.height), int(r.width)], "counts": r.counts})
-    tide = TIDE(mode=TIDE.BOX if iou_type == "bbox" else TIDE.MASK)
-    with contextlib.redirect_stdout(io.StringIO()):
-        run = tide.evaluate(truth, found, name="run")
-    return run.ap / 100, {k: v / 100 for k, v in tide.get_main_errors()["run"].items()}
 
 
 def main() -> None:
@@ -89,7 +43,8 @@ def main() -> None:
     ours_s, ours = median_time(lambda: coco.evaluate(ground_truth, frame, ids, iou_types=(coco.BOUNDARY,)), args.repeats)
     ours_ap = ours[coco.BOUNDARY]["summary"]["AP"]
     start = time.perf_counter()
-    theirs_ap = official_boundary(ground_truth, frame, ids)
+    root = reference_tools.boundary_iou_api_root()
+    theirs_ap = None if root is None else reference_tools.official_boundary_ap(root, ground_truth, frame, ids, classes)["summary"][0]
     if theirs_ap is None:
         print(f"\nBoundary AP: segshift (faster-coco-eval) {ours_s:.3f} s, AP {ours_ap:.4f}; "
               "boundary-iou-api not given (SEGSHIFT_BOUNDARY_IOU_API), no reference")
@@ -107,10 +62,10 @@ def main() -> None:
         ours_s, ours = median_time(
             lambda: diagnostics.tide_errors(diagnostics.evaluated(tide_gt, tide_frame, ids, iou_type, shared)), args.repeats)
         start = time.perf_counter()
-        ap50, errors = tidecv_ap50(tide_gt, tide_frame, iou_type)
+        theirs = reference_tools.tidecv_errors(tide_gt, tide_frame, iou_type)
         theirs_s = time.perf_counter() - start
-        worst = max([abs(ap50 - ours["AP50"])] + [abs(errors[k] - ours["delta_ap"][name])
-                                                   for k, name in diagnostics.ERRORS.items()])
+        worst = max(abs(theirs[name] - ours["delta_ap"][name]) for name in diagnostics.ERRORS.values())
+        worst = max(worst, abs(theirs["AP50"] - ours["AP50"]))
         assert worst <= 1e-4, f"TIDE {iou_type}: hotcoco and tidecv differ by {worst}"
         report(f"TIDE errors ({iou_type}), {len(ids)} images x {args.detections} detections", "tidecv", theirs_s,
                "segshift (hotcoco tide_errors)", ours_s, extra=f"AP50 {ours['AP50']:.4f}; largest difference {worst:.1e}")

@@ -3,17 +3,14 @@ boundary-iou-api, calibration against hotcoco, confusions on hand-made cases."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import reference_tools
 from segshift import masks, metrics, predictions, tables
 from segshift.evaluation import bootstrap, coco, diagnostics
 from test_evaluation import coco_run, detections, real_cityscapes_predictions, region  # noqa: F401
@@ -68,47 +65,31 @@ def test_perfect_detections_have_no_error():
     assert out["AP50"] == 1 and not any(out["counts"].values()) and not any(out["delta_ap"].values())
 
 
-def tidecv_errors(gt: dict, frame: pd.DataFrame, image_ids, iou_type: str) -> dict:
-    """tidecv 1.0.1 (Bolya's reference) on the same inputs: main errors as fractions, base AP50."""
-    pytest.importorskip("tidecv")
-    from pycocotools import mask as mask_api
-    from tidecv import TIDE, Data
+def real_coco(run) -> tuple[pd.DataFrame, dict, list[int], list[int]]:
+    """The real YOLO predictions on the shared COCO images: frame, ground truth, image ids, class ids."""
+    shards, gt_path = run
+    frame, meta = predictions.read(shards)
+    gt = json.loads(Path(gt_path).read_text())
+    return frame, gt, sorted(predictions.covered_images(meta)), sorted(c["id"] for c in gt["categories"])
 
-    sizes = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
-    truth, found = Data("gt"), Data("dt")
-    for a in gt["annotations"]:
-        h, w = sizes[a["image_id"]]
-        rle = bootstrap._gt_rle(a["segmentation"], h, w, mask_api)
-        truth.add_ground_truth(a["image_id"], a["category_id"], a["bbox"], rle)
-    for r in frame.itertuples():
-        found.add_detection(int(r.image_id), int(r.category_id), float(r.score), [float(v) for v in r.bbox],
-                            {"size": [int(r.height), int(r.width)], "counts": r.counts})
-    tide = TIDE(mode=TIDE.BOX if iou_type == "bbox" else TIDE.MASK)
-    with contextlib.redirect_stdout(io.StringIO()):
-        run = tide.evaluate(truth, found, name="run")
-    main = tide.get_main_errors()["run"]
-    special = tide.get_special_errors()["run"]
-    return {"AP50": run.ap / 100, **{name: main[short] / 100 for short, name in
-                                     zip(["Cls", "Loc", "Both", "Dupe", "Bkg", "Miss"], diagnostics.ERRORS.values())},
-            "false_positives": special["FalsePos"] / 100, "false_negatives": special["FalseNeg"] / 100,
-            "counts": {name: len(v) for name, v in zip(diagnostics.ERRORS.values(), run.error_dict.values())}}
+
+def tidecv_errors(gt: dict, frame: pd.DataFrame, iou_type: str) -> dict:
+    pytest.importorskip("tidecv")
+    return reference_tools.tidecv_errors(gt, frame, iou_type)
 
 
 @pytest.mark.parametrize("iou_type", coco.IOU_TYPES)
 def test_tide_errors_equal_tidecv_on_the_real_predictions(coco_run, iou_type):  # noqa: F811
     """Where the two define the same thing (README, "Why it drops"): no crowd regions, no class without
     ground truth among the detections, none whose objects are all missed."""
-    shards, gt_path = coco_run
-    frame, meta = predictions.read(shards)
-    gt = json.loads(Path(gt_path).read_text())
-    ids = sorted(predictions.covered_images(meta))
+    frame, gt, ids, _ = real_coco(coco_run)
     gt["annotations"] = [a for a in gt["annotations"] if not a["iscrowd"] and a["image_id"] in set(ids)]
     classes = sorted({a["category_id"] for a in gt["annotations"]} & set(frame["category_id"]))
     gt["annotations"] = [a for a in gt["annotations"] if a["category_id"] in classes]
     frame = frame[frame["category_id"].isin(classes)]
     assert len(classes) > 30 and len(frame) > 5000
     ours = diagnostics.tide_errors(diagnostics.evaluated(gt, frame, ids, iou_type, classes))
-    theirs = tidecv_errors(gt, frame, ids, iou_type)
+    theirs = tidecv_errors(gt, frame, iou_type)
     # to 0.01 AP points: tidecv reads precision on the grid i / 100, COCOeval on np.linspace(0, 1, 101)
     assert ours["AP50"] == pytest.approx(theirs["AP50"], abs=1e-4)
     for name in [*diagnostics.ERRORS.values(), "false_positives", "false_negatives"]:
@@ -120,17 +101,14 @@ def test_tide_errors_equal_tidecv_on_the_real_predictions(coco_run, iou_type):  
 def test_tidecv_and_hotcoco_differ_where_the_readme_says(coco_run):  # noqa: F811
     """A class whose only object is missed and that nothing detects: tidecv drops it from the mean once
     the miss is fixed (its AP was 0), hotcoco keeps it."""
-    shards, gt_path = coco_run
-    frame, meta = predictions.read(shards)
-    gt = json.loads(Path(gt_path).read_text())
-    ids = sorted(predictions.covered_images(meta))
+    frame, gt, ids, _ = real_coco(coco_run)
     gt["annotations"] = [a for a in gt["annotations"] if not a["iscrowd"] and a["image_id"] in set(ids)]
     detected = set(frame["category_id"])
     classes = sorted({a["category_id"] for a in gt["annotations"]})
     assert set(classes) - detected, "the shared images have a class nothing detects"
     frame = frame[frame["category_id"].isin(classes)]
     ours = diagnostics.tide_errors(diagnostics.evaluated(gt, frame, ids, "bbox", classes))
-    theirs = tidecv_errors(gt, frame, ids, "bbox")
+    theirs = tidecv_errors(gt, frame, "bbox")
     assert ours["AP50"] == pytest.approx(theirs["AP50"], abs=1e-4)
     assert ours["delta_ap"]["classification"] == pytest.approx(theirs["classification"], abs=1e-4)
     n = len(classes)
@@ -170,39 +148,12 @@ def test_a_mask_shrunk_by_a_few_pixels_loses_more_boundary_ap_than_mask_ap():
     assert boundary_loss > mask_loss + 0.3, scores
 
 
-def boundary_iou_api():
-    """The official boundary-iou-api (github.com/bowenc0221/boundary-iou-api), which is not on PyPI:
-    a checkout named by SEGSHIFT_BOUNDARY_IOU_API."""
-    root = os.environ.get("SEGSHIFT_BOUNDARY_IOU_API")
-    if not root or not (Path(root) / "boundary_iou").is_dir():
+def official_boundary_ap(gt: dict, frame: pd.DataFrame, image_ids, category_ids) -> dict:
+    root = reference_tools.boundary_iou_api_root()
+    if root is None:
         pytest.skip("the official boundary-iou-api is not here: set SEGSHIFT_BOUNDARY_IOU_API to a checkout of "
                     "github.com/bowenc0221/boundary-iou-api")
-    sys.path.insert(0, root)
-    from boundary_iou.coco_instance_api.coco import COCO
-    from boundary_iou.coco_instance_api.cocoeval import COCOeval
-
-    return COCO, COCOeval
-
-
-def official_boundary_ap(gt: dict, frame: pd.DataFrame, image_ids, category_ids, monkeypatch) -> dict:
-    COCO, COCOeval = boundary_iou_api()
-    monkeypatch.setattr(np, "float", float, raising=False)  # its accumulate predates NumPy 1.24
-    names = {c["id"]: c["name"] for c in gt["categories"]}
-    with contextlib.redirect_stdout(io.StringIO()):
-        index = COCO(get_boundary=True, dilation_ratio=coco.DILATION_RATIO)
-        index.dataset = json.loads(json.dumps(gt))
-        index.createIndex()
-        found = index.loadRes(predictions.to_coco_results(frame, "segm"))
-        evaluator = COCOeval(index, found, "boundary", dilation_ratio=coco.DILATION_RATIO)
-        evaluator.params.imgIds = sorted(image_ids)
-        evaluator.params.catIds = sorted(category_ids)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    precision = evaluator.eval["precision"]
-    return {"summary": [float("nan") if s < 0 else float(s) for s in evaluator.stats[:6]],
-            "per_class": {names[c]: coco._mean_precision(precision[:, :, k, 0, -1])
-                          for k, c in enumerate(sorted(category_ids))}}
+    return reference_tools.official_boundary_ap(root, gt, frame, image_ids, category_ids)
 
 
 def assert_boundary_equal(ours: dict, theirs: dict):
@@ -211,19 +162,15 @@ def assert_boundary_equal(ours: dict, theirs: dict):
         np.testing.assert_allclose(ours["per_class"][name]["AP"], value, rtol=0, atol=1e-12, err_msg=name)
 
 
-def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_coco_predictions(coco_run, monkeypatch):  # noqa: F811
-    shards, gt_path = coco_run
-    frame, meta = predictions.read(shards)
-    gt = json.loads(Path(gt_path).read_text())
-    ids = sorted(predictions.covered_images(meta))
-    classes = sorted(c["id"] for c in gt["categories"])
+def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_coco_predictions(coco_run):  # noqa: F811
+    frame, gt, ids, classes = real_coco(coco_run)
     ours = coco.evaluate(gt, frame, ids, iou_types=(coco.BOUNDARY,))[coco.BOUNDARY]
     assert 0 < ours["summary"]["AP"] < coco.evaluate(gt, frame, ids, iou_types=("segm",))["segm"]["summary"]["AP"]
-    assert_boundary_equal(ours, official_boundary_ap(gt, frame, ids, classes, monkeypatch))
+    assert_boundary_equal(ours, official_boundary_ap(gt, frame, ids, classes))
 
 
 def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_cityscapes_frame(shared_data, yolo_weights,
-                                                                                      tmp_path, monkeypatch):
+                                                                                      tmp_path):
     out = real_cityscapes_predictions(shared_data, yolo_weights, tmp_path)
     frame, meta = predictions.read([out / "s.parquet"])
     raw = json.loads((out / "gt.json").read_text())
@@ -232,17 +179,13 @@ def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_cityscapes
     ids = predictions.covered_images(meta)
     ours = coco.evaluate(gt, frame, ids, iou_types=(coco.BOUNDARY,), category_ids=classes)[coco.BOUNDARY]
     assert np.isfinite(ours["summary"]["AP"])
-    assert_boundary_equal(ours, official_boundary_ap(gt, frame, ids, classes, monkeypatch))
+    assert_boundary_equal(ours, official_boundary_ap(gt, frame, ids, classes))
 
 
 def test_resampled_boundary_ap_on_unit_weights_equals_faster_coco_eval(coco_run):  # noqa: F811
     """The bootstrap's Boundary IoU (faster-coco-eval's boundary bands, re-matched per resample) on the
     full image list is faster-coco-eval's Boundary AP: the intervals are of the same number."""
-    shards, gt_path = coco_run
-    frame, meta = predictions.read(shards)
-    gt = json.loads(Path(gt_path).read_text())
-    ids = sorted(predictions.covered_images(meta))
-    classes = sorted(c["id"] for c in gt["categories"])
+    frame, gt, ids, classes = real_coco(coco_run)
     pairs = bootstrap.coco_pairs(gt, frame, ids, coco.BOUNDARY, classes)
     names = [c["name"] for c in sorted(gt["categories"], key=lambda c: c["id"])]
     ours = bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.match(pairs), np.ones((1, len(ids)))), names)
@@ -256,11 +199,7 @@ def test_resampled_boundary_ap_on_unit_weights_equals_faster_coco_eval(coco_run)
 
 @pytest.mark.parametrize("iou_type", coco.IOU_TYPES)
 def test_resampled_ece_on_unit_weights_equals_hotcocos_calibration(coco_run, iou_type):  # noqa: F811
-    shards, gt_path = coco_run
-    frame, meta = predictions.read(shards)
-    gt = json.loads(Path(gt_path).read_text())
-    ids = sorted(predictions.covered_images(meta))
-    classes = sorted(c["id"] for c in gt["categories"])
+    frame, gt, ids, classes = real_coco(coco_run)
     theirs = diagnostics.calibration(diagnostics.evaluated(gt, frame, ids, iou_type, classes), 10)
     pairs = bootstrap.coco_pairs(gt, frame, ids, iou_type, classes)
     image, score, true = diagnostics.scored_detections(pairs)

@@ -28,8 +28,8 @@ BACKGROUND_IOU = 0.1  # TIDE: below it a detection overlaps nothing
 SCORE_BINS = 20  # true- and false-positive score histograms
 
 
-def evaluated(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str, category_ids):
-    """A hotcoco COCOeval of `frame` after evaluate(), on these images and classes."""
+def evaluated(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str, category_ids, run: bool = True):
+    """A hotcoco COCOeval of `frame` on these images and classes, after evaluate() (run)."""
     from hotcoco import COCOeval
 
     gt = coco.load_ground_truth(ground_truth, "hotcoco")
@@ -40,7 +40,8 @@ def evaluated(ground_truth: dict, frame: pd.DataFrame, image_ids, iou_type: str,
         evaluator = COCOeval(gt, dt, iou_type)
         evaluator.params.imgIds = sorted(image_ids)
         evaluator.params.catIds = sorted(category_ids)
-        evaluator.evaluate()
+        if run:
+            evaluator.evaluate()
     return evaluator
 
 
@@ -109,6 +110,6 @@ def confusion(ground_truth: dict, frame: pd.DataFrame, image_ids) -> dict[str, A
     classes = sorted(c["id"] for c in ground_truth["categories"])
     subset = {**ground_truth, "images": [im for im in ground_truth["images"] if im["id"] in ids],
               "annotations": [a for a in ground_truth["annotations"] if a["image_id"] in ids]}
-    evaluator = evaluated(subset, frame, image_ids, "segm", classes)
+    evaluator = evaluated(subset, frame, image_ids, "segm", classes, run=False)  # confusion_matrix matches itself
     out = evaluator.confusion_matrix(iou_thr=POSITIVE_IOU, max_det=100)
     return {"classes": list(out["cat_names"]), "matrix": np.asarray(out["matrix"], dtype=np.int64).tolist()}
