@@ -188,15 +188,16 @@ def domain_corruption(wildcards):
 
 
 def corrupted_shard(wildcards):
-    """The cached corrupted images an inference shard reads (none for a clean domain)."""
+    """The cached corrupted images an inference shard reads: a list, empty for a clean domain
+    (a plain string would reach the script as a string, not as one file)."""
     corruption = domain_corruption(wildcards)
     if not corruption:
         return []
-    return (
+    return [
         f"resources/corrupted/{domain_dataset(wildcards.domain)}/"
         f"{corruption['name']}-{corruption['severity']}/"
         f"shard-{wildcards.shard}-of-{wildcards.num_shards}.parquet"
-    )
+    ]
 
 
 def corrupted_shards(wildcards):
@@ -434,6 +435,20 @@ def confusion_files(wildcards):
 
 
 DIAGNOSTIC_TABLES = ["errors", "boundary_ap", "calibration", "confusions"]
+
+
+def table_in_report(table, ext, caption, category, label):
+    """A table's file, in the report: the HTML layout shown in the page, the tidy CSV to download."""
+    return report(
+        f"results/tables/{table}.{ext}",
+        caption=f"../workflow/report/{caption}.rst",
+        category=category,
+        subcategory="All models",
+        labels={
+            "model": "all models",
+            "figure": f"table: {label}" + (" (CSV)" if ext == "csv" else ""),
+        },
+    )
 DIAGNOSTIC_FIGURES = ["errors", "boundary_ap", "reliability"]
 
 

@@ -76,13 +76,8 @@ rule coco_table:
     input:
         coco_metric_files,
     output:
-        csv=report(
-            "results/tables/coco_metrics.csv",
-            caption="../workflow/report/coco_metrics.rst",
-            category="Tables",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: coco metrics"},
-        ),
+        html=table_in_report("coco_metrics", "html", "coco_metrics", "Tables", "coco metrics"),
+        csv=table_in_report("coco_metrics", "csv", "coco_metrics", "Tables", "coco metrics"),
         md="results/tables/coco_metrics.md",
         tex="results/tables/coco_metrics.tex",
     log:
@@ -101,13 +96,8 @@ rule cityscapes_table:
     input:
         cityscapes_metric_files,
     output:
-        csv=report(
-            "results/tables/cityscapes_metrics.csv",
-            caption="../workflow/report/cityscapes_metrics.rst",
-            category="Tables",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: cityscapes metrics"},
-        ),
+        html=table_in_report("cityscapes_metrics", "html", "cityscapes_metrics", "Tables", "cityscapes metrics"),
+        csv=table_in_report("cityscapes_metrics", "csv", "cityscapes_metrics", "Tables", "cityscapes metrics"),
         md="results/tables/cityscapes_metrics.md",
         tex="results/tables/cityscapes_metrics.tex",
     log:
@@ -126,13 +116,8 @@ rule transfer_gap_table:
     input:
         gap_metric_files,
     output:
-        csv=report(
-            "results/tables/transfer_gap.csv",
-            caption="../workflow/report/transfer_gap_table.rst",
-            category="Tables",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: transfer gap"},
-        ),
+        html=table_in_report("transfer_gap", "html", "transfer_gap_table", "Tables", "transfer gap"),
+        csv=table_in_report("transfer_gap", "csv", "transfer_gap_table", "Tables", "transfer gap"),
         md="results/tables/transfer_gap.md",
         tex="results/tables/transfer_gap.tex",
     log:
@@ -150,13 +135,8 @@ rule transfer_matrix_table:
     input:
         all_metric_files,
     output:
-        csv=report(
-            "results/tables/transfer_matrix.csv",
-            caption="../workflow/report/transfer_matrix.rst",
-            category="Tables",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: transfer matrix"},
-        ),
+        html=table_in_report("transfer_matrix", "html", "transfer_matrix", "Tables", "transfer matrix"),
+        csv=table_in_report("transfer_matrix", "csv", "transfer_matrix", "Tables", "transfer matrix"),
         md="results/tables/transfer_matrix.md",
         tex="results/tables/transfer_matrix.tex",
     log:
@@ -166,6 +146,7 @@ rule transfer_matrix_table:
     params:
         labels=model_labels,
         domains=domain_settings,
+        source=SOURCE,
     script:
         "../workflow/scripts/tables.py"
 
@@ -174,13 +155,8 @@ rule robustness_table:
     input:
         suite_metric_files,
     output:
-        csv=report(
-            "results/tables/robustness.csv",
-            caption="../workflow/report/robustness.rst",
-            category="Tables",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: robustness (mPC, rPC)"},
-        ),
+        html=table_in_report("robustness", "html", "robustness", "Tables", "robustness (mPC, rPC)"),
+        csv=table_in_report("robustness", "csv", "robustness", "Tables", "robustness (mPC, rPC)"),
         md="results/tables/robustness.md",
         tex="results/tables/robustness.tex",
     log:
@@ -198,13 +174,8 @@ rule model_comparison_table:
     input:
         all_metric_files,
     output:
-        csv=report(
-            "results/tables/model_comparison.csv",
-            caption="../workflow/report/model_comparison.rst",
-            category="Tables",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: model comparison"},
-        ),
+        html=table_in_report("model_comparison", "html", "model_comparison", "Tables", "model comparison"),
+        csv=table_in_report("model_comparison", "csv", "model_comparison", "Tables", "model comparison"),
         md="results/tables/model_comparison.md",
         tex="results/tables/model_comparison.tex",
     log:
@@ -271,13 +242,8 @@ rule errors_table:
     input:
         diagnostics_files,
     output:
-        csv=report(
-            "results/tables/errors.csv",
-            caption="../workflow/report/errors_table.rst",
-            category="Why it drops",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: errors (TIDE)"},
-        ),
+        html=table_in_report("errors", "html", "errors_table", "Why it drops", "errors (TIDE)"),
+        csv=table_in_report("errors", "csv", "errors_table", "Why it drops", "errors (TIDE)"),
         md="results/tables/errors.md",
         tex="results/tables/errors.tex",
     log:
@@ -295,13 +261,8 @@ rule boundary_ap_table:
         diagnostics=diagnostics_files,
         same_ruler=diagnostics_same_ruler_files,
     output:
-        csv=report(
-            "results/tables/boundary_ap.csv",
-            caption="../workflow/report/boundary_ap_table.rst",
-            category="Why it drops",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: Boundary AP"},
-        ),
+        html=table_in_report("boundary_ap", "html", "boundary_ap_table", "Why it drops", "Boundary AP"),
+        csv=table_in_report("boundary_ap", "csv", "boundary_ap_table", "Why it drops", "Boundary AP"),
         md="results/tables/boundary_ap.md",
         tex="results/tables/boundary_ap.tex",
     log:
@@ -319,13 +280,8 @@ rule calibration_table:
     input:
         diagnostics_files,
     output:
-        csv=report(
-            "results/tables/calibration.csv",
-            caption="../workflow/report/calibration_table.rst",
-            category="Why it drops",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: calibration"},
-        ),
+        html=table_in_report("calibration", "html", "calibration_table", "Why it drops", "calibration"),
+        csv=table_in_report("calibration", "csv", "calibration_table", "Why it drops", "calibration"),
         md="results/tables/calibration.md",
         tex="results/tables/calibration.tex",
     log:
@@ -342,13 +298,8 @@ rule confusions_table:
     input:
         confusion_files,
     output:
-        csv=report(
-            "results/tables/confusions.csv",
-            caption="../workflow/report/confusions_table.rst",
-            category="Why it drops",
-            subcategory="All models",
-            labels={"model": "all models", "figure": "table: confusions"},
-        ),
+        html=table_in_report("confusions", "html", "confusions_table", "Why it drops", "confusions"),
+        csv=table_in_report("confusions", "csv", "confusions_table", "Why it drops", "confusions"),
         md="results/tables/confusions.md",
         tex="results/tables/confusions.tex",
     log:

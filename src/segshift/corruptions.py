@@ -128,17 +128,20 @@ class CorruptedImages:
             self.entries = {}
 
     def read(self, image_id: int, file_name: str, width: int, height: int) -> np.ndarray:
+        return self.lookup(image_id, file_name, width, height)[0]
+
+    def lookup(self, image_id: int, file_name: str, width: int, height: int) -> tuple[np.ndarray, bool]:
+        """The corrupted image, and whether it came from the cache (False: rebuilt from the clean image)."""
         entry = self.entries.get(image_id)
         if entry is not None and hashlib.sha256(entry[0]).hexdigest() == entry[1]:
             try:
                 with Image.open(io.BytesIO(entry[0])) as im:
                     image = np.asarray(im.convert("RGB"))
                 if image.shape[:2] == (height, width):
-                    return image
+                    return image, True
             except (OSError, SyntaxError):
                 pass
         if entry is not None or self.entries:
             log.warning("cached corrupted image %d in %s is damaged or missing: rebuilt from the clean image", image_id,
                         self.path)
-        return corrupt(self.read_clean(image_id, file_name, width, height), self.corruption, self.severity, image_id)
-
+        return corrupt(self.read_clean(image_id, file_name, width, height), self.corruption, self.severity, image_id), False

@@ -48,7 +48,14 @@ class DomainImages:
     def clean(self, image_id: int, file_name: str, width: int, height: int) -> np.ndarray:
         return read_image(self.image_dir / file_name, width, height)
 
+    def read(self, image_id: int, file_name: str, width: int, height: int) -> tuple[np.ndarray, str]:
+        """The image as the domain shows it, and where it came from: "file", "cache" or "rebuilt"."""
+        if self.corrupted:
+            image, hit = self.corrupted.lookup(image_id, file_name, width, height)
+            origin = "cache" if hit else "rebuilt"
+        else:
+            image, origin = self.clean(image_id, file_name, width, height), "file"
+        return (resample(image, self.resample_to) if self.resample_to else image), origin
+
     def __call__(self, image_id: int, file_name: str, width: int, height: int) -> np.ndarray:
-        read = self.corrupted.read if self.corrupted else self.clean
-        image = read(image_id, file_name, width, height)
-        return resample(image, self.resample_to) if self.resample_to else image
+        return self.read(image_id, file_name, width, height)[0]

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,15 @@ class BadImage:
 
 
 class ShardImages(Dataset):
-    """The images of one shard as the domain shows them, decoded and preprocessed in loader workers."""
+    """The images of one shard as the domain shows them, decoded and preprocessed in loader workers.
 
-    def __init__(self, rows: list[tuple[int, str, int, int]], read, preprocess):
-        self.rows, self.read, self.preprocess = rows, read, preprocess
+    Each item is (image id, preprocessed image or BadImage, origin): origin says where the
+    pixels came from ("file", "cache" or "rebuilt"), counted in the job's process since the
+    loader's workers are other processes.
+    """
+
+    def __init__(self, rows: list[tuple[int, str, int, int]], images: DomainImages, preprocess):
+        self.rows, self.images, self.preprocess = rows, images, preprocess
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -43,10 +49,10 @@ class ShardImages(Dataset):
     def __getitem__(self, i: int):
         image_id, file_name, width, height = self.rows[i]
         try:
-            image = self.read(image_id, file_name, width, height)
+            image, origin = self.images.read(image_id, file_name, width, height)
         except (OSError, ValueError, SyntaxError) as e:
-            return image_id, BadImage(image_id, file_name, f"{e.__class__.__name__}: {e}")
-        return image_id, self.preprocess(image)
+            return image_id, BadImage(image_id, file_name, f"{e.__class__.__name__}: {e}"), "unreadable"
+        return image_id, self.preprocess(image), origin
 
 
 def _as_list(batch):
@@ -156,13 +162,14 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
             pin_memory=device.startswith("cuda"),
             collate_fn=_as_list,
         )
-        results, skipped = [], []
+        results, skipped, origins = [], [], Counter()
         start = time.perf_counter()
         with torch.inference_mode(), tqdm(total=len(rows), unit="img", file=sys.stderr, mininterval=5,
                                           desc=f"{job.model} {job.output.name}") as bar:
             for batch in loader:
                 good = []
-                for image_id, item in batch:
+                for image_id, item, origin in batch:
+                    origins[origin] += 1
                     if isinstance(item, BadImage):
                         if job.on_bad_image != "skip":
                             raise SegshiftError(
@@ -178,6 +185,9 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
                     results += [(image_id, out) for (image_id, _), out in zip(good, outputs)]
                 bar.update(len(batch))
         seconds = time.perf_counter() - start
+    if job.corruption:
+        log.info("corrupted-image cache %s: %d of %d images read from it, %d rebuilt from the clean image",
+                 job.corrupted_shard, origins["cache"], len(rows), origins["rebuilt"])
     order = {image_id: k for k, (image_id, *_) in enumerate(rows)}
     results.sort(key=lambda r: order[r[0]])
     metadata = {
@@ -203,6 +213,8 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
         "images": len(rows),
         "skipped": len(skipped),
         "detections": sum(len(out) for _, out in results),
+        "from_cache": origins["cache"],
+        "rebuilt": origins["rebuilt"],
         "seconds": seconds,
         "images_per_second": len(rows) / seconds if seconds > 0 else float("nan"),
     }

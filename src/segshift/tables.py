@@ -3,6 +3,7 @@ Markdown and LaTeX (booktabs). Values are fractions in the CSV and AP points (x1
 
 from __future__ import annotations
 
+import html
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -85,6 +86,28 @@ class Layout:
         lines += [""] + [f"- {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
 
+    def html(self) -> str:
+        """A page of its own (the HTML report shows it as it is): caption, table and notes."""
+        align = ["left"] * self.numeric_from + ["right"] * (len(self.header) - self.numeric_from)
+        cells = lambda row, tag: "".join(  # noqa: E731
+            f'<{tag} style="text-align:{a}">{html.escape(self.cell(v) if tag == "td" else str(v))}</{tag}>'
+            for v, a in zip(row, align))
+        lines = [
+            "<!DOCTYPE html>",
+            '<html><head><meta charset="utf-8"><style>'
+            "body{font-family:sans-serif;font-size:13px;margin:1em}"
+            "table{border-collapse:collapse}th,td{padding:2px 8px;white-space:nowrap}"
+            "thead th{border-bottom:1px solid #444}tbody tr:nth-child(even){background:#f4f4f4}"
+            "li{margin:2px 0}</style></head><body>",
+            f"<p><b>{html.escape(self.caption)}</b></p>",
+            "<table><thead><tr>" + cells(self.header, "th") + "</tr></thead><tbody>",
+            *["<tr>" + cells(row, "td") + "</tr>" for row in self.rows],
+            "</tbody></table>",
+            "<ul>" + "".join(f"<li>{html.escape(note)}</li>" for note in self.notes) + "</ul>",
+            "</body></html>",
+        ]
+        return "\n".join(lines) + "\n"
+
     def latex(self) -> str:
         spec = "l" * self.numeric_from + "r" * (len(self.header) - self.numeric_from)
         notes = " ".join(self.notes)
@@ -110,11 +133,12 @@ def latex_escape(text: str) -> str:
 
 
 def write(stem: str | Path, tidy: pd.DataFrame, layout: Layout) -> None:
-    """results/tables/<name>.csv, .md and .tex."""
+    """results/tables/<name>.csv, .md, .tex and .html (the layout, for the report)."""
     stem = Path(stem)
     write_text(stem.with_suffix(".csv"), tidy.to_csv(index=False, float_format="%.10g"))
     write_text(stem.with_suffix(".md"), layout.markdown())
     write_text(stem.with_suffix(".tex"), layout.latex())
+    write_text(stem.with_suffix(".html"), layout.html())
 
 
 def _models_note(labels: dict[str, str]) -> str:
@@ -131,7 +155,16 @@ def _interval_note(metrics: list[dict], difference: bool = False) -> list[str]:
             f"({b['resamples']} resamples, seed {b['seed']}).")
     if difference:
         note += " * marks a difference whose interval excludes 0."
-    return [note]
+    return [note] + _omitted_note(metrics)
+
+
+def _omitted_note(metrics: list[dict]) -> list[str]:
+    omitted = {m["domain"]: m["intervals_omitted"] for m in metrics if m.get("intervals_omitted")}
+    if not omitted:
+        return []
+    least = next(iter(omitted.values()))["min_images"]
+    return [f"No interval and no * where a domain has fewer than {least} images (evaluation.bootstrap.min_images): "
+            + ", ".join(f"{d} ({o['images']})" for d, o in omitted.items()) + "."]
 
 
 def _skipped_note(metrics: list[dict]) -> list[str]:
@@ -325,9 +358,12 @@ def _confidence(files: list[dict]) -> float:
     return 0.95
 
 
-def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str, dict], iou_types=("segm", "bbox")
-                    ) -> tuple[pd.DataFrame, Layout]:
-    """Every number of every (model, domain): tidy, and same-ruler AP with models as rows and domains as columns."""
+def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str, dict], source: str | None = None,
+                    iou_types=("segm", "bbox"), resamples: dict | None = None) -> tuple[pd.DataFrame, Layout]:
+    """Every number of every (model, domain): tidy, and same-ruler AP with models as rows and domains as columns.
+
+    A target scores only the classes it shares with the source, so each group of targets with one
+    class set is preceded by the source on those classes: every row compares like with like."""
     rows = []
     for m in files:
         d = domains[m["domain"]]
@@ -347,23 +383,67 @@ def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str
     tidy = pd.DataFrame(rows, columns=MATRIX_COLUMNS)
     same = tidy[(tidy.protocol == "same_ruler") & (tidy.category == "all") & (tidy.metric == "AP")]
     names = [d for d in domains if d in set(same.domain)]
+    files_of = {(m["model"], m["domain"]): m for m in files if m["metric"] == "same_ruler"}
+    columns = _matrix_columns(files_of, names, source)
+    confidence = _confidence(files)
     layout_rows = []
     for model in labels:
         for iou_type in iou_types:
             values = same[(same.model == model) & (same.iou_type == iou_type)].set_index("domain")
-            if len(values):
-                layout_rows.append([labels[model], iou_type] + [
-                    estimate(values.at[d, "value"], (values.at[d, "ci_low"], values.at[d, "ci_high"]))
-                    if d in values.index else None for d in names])
+            if not len(values):
+                continue
+            cells = []
+            for domain, classes in columns:
+                if classes is None:
+                    cells.append(estimate(values.at[domain, "value"], (values.at[domain, "ci_low"], values.at[domain, "ci_high"]))
+                                 if domain in values.index else None)
+                    continue
+                m = files_of.get((model, source))
+                value = mean_over(m["results"][iou_type]["per_class"], classes) if m else None
+                spread = bootstrap.interval(_class_mean(resamples, m, iou_type, "AP", classes), confidence) \
+                    if m and resamples else (None, None)
+                cells.append(estimate(value, spread))
+            layout_rows.append([labels[model], iou_type] + cells)
+    covers = [f"{_column_name(d, c, source)}: {_class_list(c) if c is not None else 'its classes shared with the source'}"
+              for d, c in columns if c is not None]
     layout = Layout(
         caption="Transfer matrix: same-ruler COCO-style AP of each model (rows) on each domain (columns).",
-        header=["Model", "Type"] + names,
+        header=["Model", "Type"] + [_column_name(d, c, source) for d, c in columns],
         rows=layout_rows,
         numeric_from=2,
-        notes=[_models_note(labels), "Each domain is scored on the classes it shares with the source; "
+        notes=[_models_note(labels), "Each domain is scored on the classes it shares with the source (its COCO-style "
+               "AP is the mean over those with ground truth); before each group of domains that share fewer classes, "
+               "the source on just those classes, so a row compares the same classes across its columns"
+               + (" (" + "; ".join(covers) + ")" if covers else "") + ". "
                "results/tables/transfer_matrix.csv holds every protocol, class and metric."] + _interval_note(files),
     )
     return tidy, layout
+
+
+def _column_name(domain: str, classes: list[str] | None, source: str | None) -> str:
+    return domain if classes is None else f"{source} on {_class_list(classes)}"
+
+
+def _matrix_columns(files_of: dict, names: list[str], source: str | None) -> list[tuple[str, list[str] | None]]:
+    """The matrix's columns in order: (domain, None) for a domain's own AP, and (source, classes) for the
+    source on the classes of the domains after it, where those are not all the source's."""
+    def with_gt(per_class):
+        return [c for c, v in per_class.items() if _finite(v["AP"])]
+
+    source_files = [m for (_, d), m in files_of.items() if d == source]
+    if source is None or not source_files:
+        return [(d, None) for d in names]
+    own = with_gt(source_files[0]["results"]["segm"]["per_class"])
+    columns, current = [], own
+    for d in names:
+        if d != source:
+            target = next((m for (_, dd), m in files_of.items() if dd == d), None)
+            classes = [c for c in with_gt(target["results"]["segm"]["per_class"]) if c in own] if target else own
+            if classes != current and classes != own:
+                columns.append((source, classes))
+            current = classes
+        columns.append((d, None))
+    return columns
 
 
 def robustness_table(files: list[dict], labels: dict[str, str], suites: dict[str, dict], iou_type: str = "segm",

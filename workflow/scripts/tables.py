@@ -10,7 +10,7 @@ from segshift.io import read_json
 def main(snakemake):
     params, name = snakemake.params, Path(snakemake.output.csv).stem
     metrics = [] if name == "boundary_ap" else [read_json(path) for path in snakemake.input]
-    if name in ("transfer_gap", "robustness", "model_comparison"):
+    if name in ("transfer_gap", "transfer_matrix", "robustness", "model_comparison"):
         resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
                      for m, path in zip(metrics, snakemake.input)}
     if name == "boundary_ap":
@@ -32,7 +32,7 @@ def main(snakemake):
     elif name == "transfer_gap":
         tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source, resamples=resamples)
     elif name == "transfer_matrix":
-        tidy, layout = tables.transfer_matrix(metrics, params.labels, params.domains)
+        tidy, layout = tables.transfer_matrix(metrics, params.labels, params.domains, params.source, resamples=resamples)
     elif name == "model_comparison":
         tidy, layout = tables.comparison_table(metrics, params.labels, params.pairs, resamples=resamples)
     else:
