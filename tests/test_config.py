@@ -42,7 +42,7 @@ def test_defaults_are_filled_in():
     assert MINIMAL["datasets"]["coco_val2017"] == {"kind": "coco", "root": "/data/coco"}  # the input is not changed
     # No domains: one clean domain per dataset, and the coco one is the source.
     assert config["domains"] == {"coco_val2017": {"dataset": "coco_val2017", "corruption": None, "test_size": None,
-                                                  "suite": None}}
+                                                  "suite": None, "label": None}}
     assert config["source"] == "coco_val2017"
 
 
@@ -269,7 +269,7 @@ def test_no_rule_or_module_names_a_dataset():
 def test_bootstrap_settings_get_defaults_and_bad_values_are_one_line(tmp_path):
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     checked = segshift_config.validate(copy.deepcopy(config))
-    assert checked["evaluation"]["bootstrap"] == {"resamples": 1000, "seed": 0, "confidence": 0.95}
+    assert checked["evaluation"]["bootstrap"] == {"resamples": 1000, "seed": 0, "min_images": 10, "confidence": 0.95}
     config.setdefault("evaluation", {})["bootstrap"] = {"resamples": 100, "confidence": 1.5}
     with pytest.raises(ConfigError) as e:
         segshift_config.validate(config)

@@ -21,7 +21,7 @@ def expand(config: dict, source: str = "config") -> dict[str, dict]:
     domains = {}
     for name, entry in explicit.items():
         domains[name] = {"dataset": entry["dataset"], "corruption": entry.get("corruption"),
-                         "test_size": entry.get("test_size"), "suite": None}
+                         "test_size": entry.get("test_size"), "suite": None, "label": entry.get("label")}
         _check_domain(config, name, domains[name], f"{source}: domains.{name}")
     for suite, entry in (config.get("corruption_suites") or {}).items():
         key = f"{source}: corruption_suites.{suite}"
@@ -41,7 +41,7 @@ def expand(config: dict, source: str = "config") -> dict[str, dict]:
                 if name in domains:
                     raise DomainError(f"{key} makes domain {name!r}, which is declared twice; rename one of them")
                 domains[name] = {"dataset": domains[base]["dataset"], "corruption": {"name": corruption, "severity": severity},
-                                 "test_size": domains[base]["test_size"], "suite": suite}
+                                 "test_size": domains[base]["test_size"], "suite": suite, "label": None}
     return domains
 
 
@@ -103,11 +103,5 @@ def suites(config: dict) -> dict[str, dict]:
 
 
 def label(config: dict, domain: str) -> str:
-    """How a domain is named in figures: its name, with its modifiers spelled out."""
-    entry = config["domains"][domain]
-    parts = []
-    if entry["corruption"]:
-        parts.append(f"{entry['corruption']['name'].replace('_', ' ')} {entry['corruption']['severity']}")
-    if entry["test_size"]:
-        parts.append(f"{entry['test_size'][0]}/{entry['test_size'][1]}")
-    return entry["dataset"] + (f" ({', '.join(parts)})" if parts else "")
+    """How a domain is named in figures, tables and files alike: its config `label`, else its name."""
+    return config["domains"][domain].get("label") or domain

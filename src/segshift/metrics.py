@@ -175,7 +175,7 @@ def _coco_style(metric, files, ground_truth_file, engine, score_threshold, score
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
     check_mask_sizes(files, ground_truth)
     draws = None
-    if resampling and resampling["resamples"]:
+    if _resampled_on(resampling, len(image_ids)):
         log.info("bootstrap: %d resamples of %d images", resampling["resamples"], len(image_ids))
         draws = bootstrap.draws(image_ids, resampling["resamples"], resampling["seed"])
     frame = frame[frame["image_id"].isin(set(image_ids))]
@@ -189,13 +189,22 @@ def _coco_style(metric, files, ground_truth_file, engine, score_threshold, score
         "results": results,
         "provenance": provenance(files, ground_truth_file, settings),
     }
-    return _with_intervals(result, values, resampling), values
+    return _with_intervals(result, values, resampling, len(image_ids)), values
 
 
-def _with_intervals(result: dict, values: dict[str, np.ndarray], resampling: dict | None) -> dict[str, Any]:
+def _resampled_on(resampling: dict | None, images: int) -> bool:
+    """Whether to resample: on, and enough images for an interval to mean something (an interval
+    from one image has zero width, and a difference on it would look significant)."""
+    return bool(resampling and resampling["resamples"]) and images >= resampling.get("min_images", 0)
+
+
+def _with_intervals(result: dict, values: dict[str, np.ndarray], resampling: dict | None, images: int) -> dict[str, Any]:
+    if resampling and resampling["resamples"]:
+        result["provenance"]["settings"]["bootstrap"] = dict(resampling)
+        if not _resampled_on(resampling, images):
+            result["intervals_omitted"] = {"images": images, "min_images": resampling["min_images"]}
     if values:
         result["intervals"] = bootstrap.intervals(values, resampling["confidence"])
-        result["provenance"]["settings"]["bootstrap"] = dict(resampling)
     return clean_nan(result)
 
 
@@ -230,7 +239,7 @@ def cityscapes_metrics(
     if engine not in cityscapes.ENGINES:
         raise SegshiftError(f"unknown Cityscapes evaluation engine {engine!r}; use one of {', '.join(cityscapes.ENGINES)}")
     matches = None
-    if engine == "segshift" or (resampling and resampling["resamples"]):
+    if engine == "segshift" or _resampled_on(resampling, len(images)):
         matches = cityscapes_fast.match(mapped, images, gt_dir, workers=workers)
     if engine == "official":
         result = cityscapes.evaluate_official(mapped, images, gt_dir)
@@ -238,7 +247,7 @@ def cityscapes_metrics(
     if engine == "segshift":
         result = cityscapes.summarize(cityscapes_fast.pooled_ap(per_image), cityscapes_fast.OVERLAPS)
     values = {}
-    if resampling and resampling["resamples"]:
+    if _resampled_on(resampling, len(images)):
         log.info("bootstrap: %d resamples of %d frames", resampling["resamples"], len(images))
         entries = bootstrap.cityscapes_entries(per_image)
         draws = bootstrap.draws([im.image_id for im in images], resampling["resamples"], resampling["seed"])
@@ -261,7 +270,7 @@ def cityscapes_metrics(
         "results": result,
         "provenance": provenance(files, ground_truth_file, settings),
     }
-    return _with_intervals(result, values, resampling), values
+    return _with_intervals(result, values, resampling, len(images)), values
 
 
 def _model(files) -> str | None:
