@@ -28,6 +28,7 @@ POLICY_NAMES = {"none": "rider: none", "two_wheeler": "rider: two-wheeler rule (
                 "two_wheeler_mask": "rider: two-wheeler rule (masks)"}
 SIZES = {"small": (0, 32**2), "medium": (32**2, 96**2), "large": (96**2, float("inf"))}
 IOU_TYPE = "segm"  # the figures show mask AP; the tables hold both
+MIN_BIN_DETECTIONS = 10  # a reliability bin of fewer detections is noise drawn as a point
 
 plt.rcParams.update(
     {
@@ -389,9 +390,14 @@ def model_pair(
 
 
 def severity_curves(labels: dict[str, str], suite: str, clean: dict[str, float],
-                    ap: dict[str, dict[str, dict[int, float]]], metric_name: str) -> plt.Figure:
+                    ap: dict[str, dict[str, dict[int, float]]], metric_name: str,
+                    intervals: dict | None = None) -> plt.Figure:
     """AP against severity for each corruption (one line per model; severity 0 is the clean domain),
-    and a last panel with the mean over corruptions (its mean over severities 1-5 is mPC)."""
+    and a last panel with the mean over corruptions (its mean over severities 1-5 is mPC).
+
+    intervals: {(model, corruption or None for clean, severity): (low, high)}, drawn as whiskers;
+    the axis is fitted to the values and whiskers, not 0-100, so that the curves can be told apart."""
+    intervals = intervals or {}
     models = list(labels)
     colors = model_colors(models)
     corruptions = list(next(iter(ap.values())))
@@ -400,19 +406,30 @@ def severity_curves(labels: dict[str, str], suite: str, clean: dict[str, float],
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.6 * rows + 0.8), sharex=True, sharey=True, squeeze=False)
     panels = [(c.replace("_", " "), {m: ap[m][c] for m in models}) for c in corruptions]
     panels.append(("mean over corruptions", {m: _mean_by_severity(ap[m]) for m in models}))
-    for ax, (title, curves) in zip(axes.flat, panels):
+    seen = []
+    for ax, corruption, (title, curves) in zip(axes.flat, [*corruptions, None], panels):
         for i, m in enumerate(models):
             severities = sorted(curves[m])
-            x = [0] + severities
+            # Models side by side at each severity, so that whiskers do not cover each other.
+            x = np.array([0] + severities, dtype=float) + (i - (len(models) - 1) / 2) * 0.08
             y = [_points(clean[m])] + [_points(curves[m][s]) for s in severities]
             # Markers and dashes differ too, so models with equal AP stay visible.
             ax.plot(x, y, ["-", "--", ":", "-."][i % 4], marker="osD^v"[i % 5], color=colors[m], markersize=4,
                     linewidth=1.5, label=labels[m], markerfacecolor="none" if i % 2 else colors[m])
+            spans = [intervals.get((m, None, 0))] + [intervals.get((m, corruption, s)) if corruption else None
+                                                      for s in severities]
+            spans = [(_points(a), _points(b)) if a is not None and b is not None else None
+                     for a, b in (span or (None, None) for span in spans)]
+            _error_bars(ax, x, np.array(y), spans)
+            seen += [v for v in y if np.isfinite(v)] + [v for span in spans if span for v in span if np.isfinite(v)]
         ax.set_title(title, fontsize=9)
-        ax.set_ylim(0, 100)
         ax.set_xticks(range(0, 6))
         ax.tick_params(labelbottom=True)  # every panel, also above an empty cell
         ax.grid(alpha=0.3)
+    if seen:
+        low, high = min(seen), max(seen)
+        pad = max(2.0, 0.08 * (high - low))
+        axes.flat[0].set_ylim(max(0.0, low - pad), min(100.0, high + pad))  # shared by every panel
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     for ax in axes[-1]:
@@ -438,14 +455,19 @@ def class_ids(names: list[str]) -> list[int]:
 
 def suite_figure(labels: dict[str, str], suite: str, entry: dict, metrics: list[dict]) -> plt.Figure:
     """The severity curves of one suite from the metric files of its clean domain and members (same ruler, mask AP)."""
-    ap = {(m["model"], m["domain"]): m["results"][IOU_TYPE]["summary"]["AP"] for m in metrics if m["metric"] == "same_ruler"}
+    files = {(m["model"], m["domain"]): m for m in metrics if m["metric"] == "same_ruler"}
+    ap = {key: m["results"][IOU_TYPE]["summary"]["AP"] for key, m in files.items()}
+    spans = {key: (m.get("intervals") or {}).get(f"{IOU_TYPE}/summary/AP") for key, m in files.items()}
     clean = {model: ap[(model, entry["domain"])] for model in labels}
     curves = {model: {} for model in labels}
+    intervals = {(model, None, 0): spans[(model, entry["domain"])] for model in labels}
     for name, domain in entry["members"].items():
         c = domain["corruption"]
         for model in labels:
             curves[model].setdefault(c["name"], {})[c["severity"]] = ap[(model, name)]
-    return severity_curves(labels, suite, clean, curves, "same-ruler mask AP")
+            intervals[(model, c["name"], c["severity"])] = spans[(model, name)]
+    return severity_curves(labels, suite, clean, curves, "same-ruler mask AP",
+                           {k: v for k, v in intervals.items() if v})
 
 
 # Why AP drops (issue 12) ------------------------------------------------------------------------
@@ -455,26 +477,33 @@ ERROR_COLORS = {"classification": "#E69F00", "localisation": "#56B4E9", "both": 
 
 
 def errors(labels: dict[str, str], diagnostics: dict[str, dict[str, dict]], names: dict[str, str]) -> plt.Figure:
-    """Stacked TIDE error bars, one row per (model, domain), masks and boxes side by side."""
+    """TIDE's six error types as separate bars, one group per (model, domain), masks and boxes side by side.
+
+    Not stacked and not summed: each value is the AP50 gained by fixing that error type alone, and
+    the gains of fixing several at once are not their sum."""
     rows = [(m, d) for m in labels for d in names]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.8), sharey=True)
+    kinds = list(ERROR_COLORS)
+    height = 0.8 / len(kinds)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.0 * len(rows) + 1.8), sharey=True)
     y = np.arange(len(rows))[::-1]
     for ax, kind in zip(axes, ("segm", "bbox")):
-        left = np.zeros(len(rows))
-        for error, color in ERROR_COLORS.items():
+        for k, (error, color) in enumerate(ERROR_COLORS.items()):
             width = np.array([_points(diagnostics[m][d]["results"][kind]["errors"]["delta_ap"][error]) for m, d in rows])
-            ax.barh(y, width, left=left, color=color, label=error, edgecolor="white", linewidth=0.5)
-            left += np.nan_to_num(width)
-        for yy, total in zip(y, left):
-            ax.annotate(f"{total:.1f}", (total, yy), xytext=(2, 0), textcoords="offset points", va="center", fontsize=7)
+            position = y + 0.4 - (k + 0.5) * height
+            ax.barh(position, np.nan_to_num(width), height, color=color, label=error, edgecolor="white", linewidth=0.3)
+            for yy, value in zip(position, width):
+                if np.isfinite(value):
+                    ax.annotate(f"{value:.1f}", (value, yy), xytext=(2, 0), textcoords="offset points", va="center",
+                                fontsize=6)
         ax.set_title("masks" if kind == "segm" else "boxes")
-        ax.set_xlabel("AP50 gained by fixing the error (points)")
+        ax.set_xlabel("AP50 gained by fixing this error type alone (points)")
+        ax.margins(x=0.12)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
     axes[0].set_yticks(y, [f"{labels[m]}\n{names[d]}" if len(labels) > 1 else names[d] for m, d in rows], fontsize=8)
     axes[0].legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(1.05, -0.5 / max(len(rows), 1) - 0.12),
                    ncol=6)
-    fig.suptitle("TIDE errors per model and domain (IoU 0.5)")
+    fig.suptitle("TIDE errors per model and domain (IoU 0.5): each type fixed alone, not additive")
     return fig
 
 
@@ -532,12 +561,15 @@ def reliability(labels: dict[str, str], diagnostics: dict[str, dict[str, dict]],
         for d in names:
             m = diagnostics[model][d]
             c = m["results"][kind]["calibration"]
-            bins = [b for b in c["bins"] if b["count"]]
+            bins = [b for b in c["bins"] if b["count"] >= MIN_BIN_DETECTIONS]
             low, high = (m.get("intervals", {}).get(f"{kind}/ece") or [None, None])
             ece = "no detections" if c["ece"] is None else f"ECE {100 * c['ece']:.1f}" + (
                 f" [{100 * low:.1f}, {100 * high:.1f}]" if low is not None else "")
             left.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", markersize=3,
                       color=colors[d], label=f"{names[d]}: {ece}")
+            for b in bins:  # how many detections each point stands on
+                left.annotate(str(b["count"]), (b["confidence"], b["accuracy"]), xytext=(3, -8),
+                              textcoords="offset points", fontsize=6, color=colors[d])
             s = m["results"][kind]["scores"]
             for key, style in (("true_positives", "-"), ("false_positives", "--")):
                 counts = np.asarray(s[key], dtype=float)
@@ -546,8 +578,9 @@ def reliability(labels: dict[str, str], diagnostics: dict[str, dict[str, dict]],
                     right.step(s["edges"], kept, where="post", linestyle=style, color=colors[d],
                                label=f"{names[d]}, {'true' if key == 'true_positives' else 'false'} positives "
                                      f"({int(counts.sum())})")
-        left.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean score in bin", ylabel="share right (IoU ≥ 0.5)",
-                 title=f"{labels[model]}: reliability")
+        left.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean score in bin (numbers: detections in the bin)",
+                 ylabel="share right (IoU ≥ 0.5)",
+                 title=f"{labels[model]}: reliability (bins of ≥ {MIN_BIN_DETECTIONS} detections)")
         left.legend(frameon=False, fontsize=7, loc="lower right")
         right.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="score threshold", ylabel="share of detections kept",
                   title=f"{labels[model]}: true and false positives above a threshold")

@@ -213,7 +213,7 @@ def render(
         scale = 1.0
     panel_w, panel_h = crop_w * scale / 100, crop_h * scale / 100  # inches at 100 dpi
     fig, axes = plt.subplots(1, len(sources), figsize=(panel_w * len(sources), panel_h + 0.5), squeeze=False)
-    font = max(6, min(9, 7 / max(scale, 0.5)))
+    font = 10  # points at 100 dpi: labels about 10 px high, readable without zooming in
     for ax, (title, objects) in zip(axes[0], sources.items()):
         ax.imshow(_overlay(image, objects)[top:bottom, left:right], extent=(left, right, bottom, top),
                   interpolation="nearest" if scale > 1 else "antialiased")
