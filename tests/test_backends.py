@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from conftest import REPO
 from segshift import backends, masks
 from segshift.backends import yolo_seg
 from segshift.categories import COCO_IDS
@@ -204,3 +208,23 @@ def test_pointrend_config_in_this_repository_is_complete():
         assert cfg.MODEL[key] == base.MODEL[key], key
     assert cfg.MODEL.ROI_MASK_HEAD.NAME == "PointRendMaskHead" and cfg.MODEL.ROI_MASK_HEAD.POINT_HEAD_ON
     assert cfg.MODEL.RESNETS.DEPTH == 50 and cfg.MODEL.MASK_ON and cfg.INPUT.MASK_FORMAT == "bitmask"
+
+
+def test_the_yolo_nms_is_torchvisions_kernel():
+    """The export backend calls torchvision's NMS kernel without importing torchvision (a 2 s import)."""
+    code = ("import sys, torch; from segshift.backends import yolo_seg; "
+            "b = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30.]]); s = torch.tensor([0.9, 0.8, 0.7]); "
+            "print(yolo_seg.nms(b, s, 0.5).tolist(), 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src")}).stdout.split()
+    assert out == ["[0,", "2]", "False"]
+    import torch
+    import torchvision
+
+    from segshift.backends import yolo_seg
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(500, 2, generator=g) * 600
+    boxes = torch.cat([xy, xy + 10 + torch.rand(500, 2, generator=g) * 100], 1)
+    scores = torch.rand(500, generator=g)
+    assert torch.equal(yolo_seg.nms(boxes, scores, 0.6), torchvision.ops.nms(boxes, scores, 0.6))

@@ -19,7 +19,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import torchvision
 
 from segshift import masks as mask_utils
 from segshift.backends import Instances, xyxy_to_xywh
@@ -30,6 +29,21 @@ PAD_VALUE = 114
 MAX_DETECTIONS = 100
 MAX_NMS = 30000
 MAX_WH = 7680  # class offset for class-aware NMS in one call
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """torchvision's NMS kernel (what torchvision.ops.nms runs), loaded without importing the
+    torchvision package: its import (models, ops, torch._dynamo) costs an inference job ~2 s."""
+    if not hasattr(torch.ops.torchvision, "nms"):
+        import importlib.util
+
+        folder = Path(importlib.util.find_spec("torchvision").submodule_search_locations[0])
+        library = next(iter(sorted(folder.glob("_C*.so")) + sorted(folder.glob("_C*.pyd"))), None)
+        if library is None:  # a torchvision build laid out otherwise: its own import registers the kernel
+            import torchvision  # noqa: F401
+        else:
+            torch.ops.load_library(str(library))
+    return torch.ops.torchvision.nms(boxes, scores, iou_threshold)
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,7 @@ def decode(pred: np.ndarray, proto: np.ndarray, item: dict[str, Any], *, size: i
         order = conf.argsort(descending=True)[:MAX_NMS]
         anchor, cls, conf = anchor[order], cls[order], conf[order]
     xyxy = torch.cat([boxes[anchor, :2] - boxes[anchor, 2:] / 2, boxes[anchor, :2] + boxes[anchor, 2:] / 2], 1)
-    keep = torchvision.ops.nms(xyxy + cls[:, None].float() * MAX_WH, conf, iou_threshold)[:MAX_DETECTIONS]
+    keep = nms(xyxy + cls[:, None].float() * MAX_WH, conf, iou_threshold)[:MAX_DETECTIONS]
     anchor, cls, conf, xyxy = anchor[keep], cls[keep], conf[keep], xyxy[keep]
 
     h0, w0 = item["original_size"]
