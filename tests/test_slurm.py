@@ -67,6 +67,7 @@ def test_test_config_on_slurm_survives_a_cancelled_job_and_equals_the_local_run(
     small = yaml.safe_load(local_config.read_text())
     small["domains"] = {d: small["domains"][d] for d in ("coco_val2017", "cityscapes_val")}
     small["report"]["qualitative_domains"] = list(small["domains"])
+    small["report"]["domain_pairs"] = [list(small["domains"])]
     del small["corruption_suites"]
     config = write_config(tmp_path / "slurm.yaml", small)
     before = {r[0] for r in squeue()}

@@ -26,18 +26,19 @@ MODELS = ["yolov8n_seg", "yolov8n_seg_nms50"]
 PAIRS = ["coco_val2017_vs_cityscapes_val", "coco_val2017_vs_cityscapes_val_half"]
 FIGURES = (
     [f"results/figures/{m}/{p}/{f}" for m in MODELS for p in PAIRS for f in ("per_class_ap", "ap_by_size", "pr_curves")]
-    + ["results/figures/transfer_gap", "results/figures/corruptions/coco_val2017_c"]
+    + ["results/figures/transfer_gap", "results/figures/corruptions/coco_val2017_12_c"]
     + [f"results/figures/model_pairs/yolov8n_seg_vs_yolov8n_seg_nms50/{p}" for p in PAIRS]
     + [f"results/figures/diagnostics/{f}" for f in ("errors", "boundary_ap", "reliability")]
-    + [f"results/figures/diagnostics/confusion/{d}" for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half")]
+    + [f"results/figures/diagnostics/confusion/{d}"
+       for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017_12")]
 )
 PANELS = [f"results/figures/qualitative/{d}.png"
-          for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017-gaussian_noise-5")]
+          for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017_12-gaussian_noise-5")]
 TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness", "errors", "boundary_ap",
           "calibration", "confusions"]
 # The diagnostics tables hold every domain; their figures only the source and the gap targets.
 ALL_DOMAIN_DIAGNOSTICS = {"errors_table", "boundary_ap_table", "calibration_table", "confusions_table"}
-CORRUPTED = [f"coco_val2017-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
+CORRUPTED = [f"coco_val2017_12-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
 
 
 def planned_jobs(proc) -> list[dict]:
@@ -157,14 +158,14 @@ def test_transfer_gap_compares_the_same_classes_on_both_domains(pipeline):
 
 def test_gaussian_noise_lowers_coco_mask_ap_by_pycocotools_on_the_same_parquet(pipeline):
     work, _ = pipeline
-    gt = json.loads((work / "resources/datasets/coco_val2017/ground_truth.json").read_text())
+    gt = json.loads((work / "resources/datasets/coco_val2017_12/ground_truth.json").read_text())
     ids = sorted(c["id"] for c in gt["categories"])
     for model in MODELS:
-        clean = pycocotools_same_ruler(work, "coco_val2017", "coco_val2017", "coco", model, ids)["summary"]["AP"]
-        noisy = pycocotools_same_ruler(work, "coco_val2017-gaussian_noise-5", "coco_val2017", "coco", model, ids)
+        clean = pycocotools_same_ruler(work, "coco_val2017_12", "coco_val2017_12", "coco", model, ids)["summary"]["AP"]
+        noisy = pycocotools_same_ruler(work, "coco_val2017_12-gaussian_noise-5", "coco_val2017_12", "coco", model, ids)
         assert noisy["summary"]["AP"] < clean - 0.15, (model, clean, noisy["summary"]["AP"])
         matrix = pd.read_csv(work / "results/tables/transfer_matrix.csv")
-        got = matrix[(matrix.model == model) & (matrix.domain == "coco_val2017-gaussian_noise-5") & (matrix.protocol == "coco")
+        got = matrix[(matrix.model == model) & (matrix.domain == "coco_val2017_12-gaussian_noise-5") & (matrix.protocol == "coco")
                      & (matrix.iou_type == "segm") & (matrix.category == "all") & (matrix.metric == "AP")]
         assert got["value"].item() == pytest.approx(noisy["summary"]["AP"], abs=1e-9)
         assert got[["corruption", "severity"]].values.tolist() == [["gaussian_noise", 5]]
@@ -180,7 +181,7 @@ def test_robustness_table_is_the_mean_over_corruption_domains(pipeline):
         rows = robustness[(robustness.model == model) & (robustness.protocol == "same_ruler") & (robustness.iou_type == "segm")]
         by_metric = rows[rows.corruption.isin(["all", "none"]) & rows.severity.isin(["all", "0"])].set_index("metric")["value"]
         assert by_metric["mPC"] == pytest.approx(np.mean([ap[d] for d in CORRUPTED]), abs=1e-9)  # CSVs keep 10 digits
-        assert by_metric["rPC"] == pytest.approx(by_metric["mPC"] / ap["coco_val2017"], abs=1e-9)
+        assert by_metric["rPC"] == pytest.approx(by_metric["mPC"] / ap["coco_val2017_12"], abs=1e-9)
 
 
 def test_test_size_and_corruptions_change_what_the_model_sees(pipeline):
@@ -230,9 +231,104 @@ def test_report_holds_every_figure_and_table(pipeline):
     for path in FIGURES + PANELS:
         assert Path(path).with_suffix(".png").name in html, path
     for table in TABLES:
-        assert f"{table}.csv" in html
+        # The layout is shown in the page (an HTML result), the tidy CSV is there to download.
+        assert f"{table}.html" in html and f"{table}.csv" in html, table
+        page = (work / f"results/tables/{table}.html").read_text()
+        layout = (work / f"results/tables/{table}.md").read_text()
+        caption = layout.splitlines()[0].strip("*")
+        assert "<table>" in page and caption.replace("'", "&#x27;") in page, table
     for category in ("Tables", "Transfer", "Robustness", "Qualitative", "Why it drops"):
         assert category in html
+
+
+def test_the_report_is_built_without_a_warning(pipeline):
+    """A caption's reST warning (a lone *, say) shows up in the report the reader sees."""
+    work, _ = pipeline
+    log = (work / "report.log").read_text()
+    assert not re.search(r"\((WARNING|ERROR|SEVERE)/\d\)", log), log[-3000:]
+
+
+# The corrupted-image cache, through the rule and its script -----------------------------------------
+
+
+def infer_logs(work: Path, domains) -> dict[str, str]:
+    return {str(p.relative_to(work)): p.read_text() for d in domains for p in (work / "logs/infer" / d).glob("*/*.log")}
+
+
+def test_every_corrupted_domain_job_reads_every_image_from_the_cache(pipeline):
+    work, _ = pipeline
+    logs = infer_logs(work, CORRUPTED)
+    assert len(logs) == len(CORRUPTED) * len(MODELS)
+    for name, text in logs.items():
+        found = re.search(r"corrupted-image cache (\S+): (\d+) of (\d+) images read from it, (\d+) rebuilt", text)
+        assert found, (name, text[-2000:])
+        cache, hits, images, rebuilt = found.groups()
+        assert cache.startswith("resources/corrupted/coco_val2017_12/") and (work / cache).is_file(), name
+        assert hits == images == "12" and rebuilt == "0", name
+        assert "unreadable" not in text and "damaged" not in text, name
+
+
+def test_a_damaged_cache_entry_seen_through_the_rule_is_rebuilt(pipeline, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    work, config = pipeline
+    scratch = tmp_path / "work"
+    shutil.copytree(work, scratch, symlinks=True, ignore=shutil.ignore_patterns("report.html"))
+    domain, model = "coco_val2017_12-fog-5", MODELS[0]
+    shard = next((scratch / "results/predictions" / domain / model).glob("shard-*.parquet"))
+    cache = next((scratch / "resources/corrupted/coco_val2017_12/fog-5").glob("shard-*.parquet"))
+    stat = cache.stat()
+    table = pq.read_table(cache)
+    pngs = table["png"].to_pylist()
+    pngs[3] = pngs[3][: len(pngs[3]) // 2]  # a truncated PNG whose recorded sha256 no longer matches
+    pq.write_table(table.set_column(1, "png", pa.array(pngs, pa.binary())), cache)
+    os.utime(cache, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    before, _ = shard_frame(work, domain, model)
+    target = str(shard.relative_to(scratch))
+    snakemake(scratch, "--cores", "2", target, "--forcerun", target, configfile=config, check=True)
+    text = (scratch / "logs/infer" / domain / model / shard.with_suffix(".log").name).read_text()
+    assert "damaged or missing: rebuilt from the clean image" in text, text[-2000:]
+    assert re.search(r"11 of 12 images read from it, 1 rebuilt", text), text[-2000:]
+    after, _ = shard_frame(scratch, domain, model)  # rebuilt exactly: the same pixels, the same predictions
+    assert after.drop(columns="bbox").equals(before.drop(columns="bbox"))
+    assert np.array_equal(np.stack(after.bbox), np.stack(before.bbox))
+
+
+# Tables read as they should ----------------------------------------------------------------------------
+
+
+def test_every_transfer_matrix_row_compares_the_same_classes_across_columns(pipeline):
+    """The source's AP over all its classes is not set beside a target's AP over two of them."""
+    work, _ = pipeline
+    layout = (work / "results/tables/transfer_matrix.md").read_text().splitlines()
+    header = [c.strip() for c in layout[2].strip("|").split("|")]
+    column = header.index("coco_val2017 on person, car")
+    assert header[column + 1:column + 3] == ["cityscapes_val", "cityscapes_val_half"]
+    gap = pd.read_csv(work / "results/tables/transfer_gap.csv")
+    labels = {m: e.get("label", m) for m, e in yaml.safe_load((REPO / "config/test.yaml").read_text())["models"].items()}
+    for line in layout[4:4 + 2 * len(MODELS)]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        model = next(m for m, label in labels.items() if label == cells[0])
+        source = gap[(gap.model == model) & (gap.domain == "cityscapes_val") & (gap.iou_type == cells[1])
+                     & (gap.category == "all") & (gap.metric == "AP")]["source_value"].item()
+        assert cells[column].split(" ")[0] == f"{100 * source:.1f}", (line, source)
+    assert "coco_val2017 on person, car: person, car" in "\n".join(layout)
+
+
+def test_a_domain_below_min_images_gets_no_interval_and_no_mark(pipeline):
+    work, _ = pipeline
+    for model in MODELS:
+        m = json.loads((work / f"results/metrics/cityscapes_val/{model}/same_ruler.json").read_text())
+        assert m["intervals_omitted"] == {"images": 1, "min_images": 10} and not m.get("intervals")
+        assert json.loads((work / f"results/metrics/coco_val2017/{model}/same_ruler.json").read_text())["intervals"]
+    gap = (work / "results/tables/transfer_gap.md").read_text()
+    rows = [line for line in gap.splitlines() if "| cityscapes_val |" in line]
+    assert rows and not any("[" in r or "*" in r for r in rows), rows
+    assert "fewer than 10 images (evaluation.bootstrap.min_images): cityscapes_val (1)" in gap
+    comparison = pd.read_csv(work / "results/tables/model_comparison.csv")
+    assert comparison[comparison.domain == "cityscapes_val"]["ci_low"].isna().all()
+    assert not comparison[comparison.domain == "cityscapes_val"]["excludes_zero"].fillna(False).astype(bool).any()
 
 
 # DAG and rerun contracts -------------------------------------------------------------------------
@@ -383,21 +479,22 @@ def test_one_model_can_be_run_or_rerun_alone(pipeline, tmp_path):
 
     jobs = dry_run(work, config, "model_yolov8n_seg", "--forcerun", "infer")
     infer = [j for j in jobs if j["rule"] == "infer"]
-    assert len(infer) == 2 + 1 + 1 + 2 * len(CORRUPTED)  # COCO, the Cityscapes frame at two sizes, corruptions
+    # COCO (2 shards), the Cityscapes frame at two sizes, the 12 COCO images clean and corrupted (1 shard each)
+    assert len(infer) == 2 + 1 + 1 + 1 + len(CORRUPTED)
     assert not {j["rule"] for j in jobs} & {"corrupt"}  # the cached corrupted images are reused
     assert {j["wildcards"].get("model") for j in jobs if j["wildcards"]} == {"yolov8n_seg"}
 
 
 def test_adding_a_severity_runs_only_that_domains_jobs(pipeline, tmp_path):
     work, _ = pipeline
-    config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[1, 3, 5]))
+    config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_12_c"].update(severities=[1, 3, 5]))
     jobs = dry_run(work, config)
-    new = {"coco_val2017-gaussian_noise-1", "coco_val2017-fog-1"}
+    new = {"coco_val2017_12-gaussian_noise-1", "coco_val2017_12-fog-1"}
     per_domain = ("corrupt", "infer", "same_ruler_metrics", "coco_metrics", "diagnostics", "confusion")
     for rule in per_domain:
         planned = [j for j in jobs if j["rule"] == rule]
         assert planned, rule
-        assert all(j["wildcards"].get("domain", "coco_val2017-" + j["wildcards"].get("corruption", "") + "-"
+        assert all(j["wildcards"].get("domain", "coco_val2017_12-" + j["wildcards"].get("corruption", "") + "-"
                                       + j["wildcards"].get("severity", "")) in new for j in planned), rule
     # What shows every domain or the suite is redrawn; nothing that shows only other domains is.
     assert {j["rule"] for j in jobs} - set(per_domain) == {
@@ -407,7 +504,7 @@ def test_adding_a_severity_runs_only_that_domains_jobs(pipeline, tmp_path):
 
 def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_path):
     work, _ = pipeline
-    config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_c"].update(severities=[5]))
+    config = changed(pipeline, tmp_path, lambda c: c["corruption_suites"]["coco_val2017_12_c"].update(severities=[5]))
     jobs = dry_run(work, config)
     assert not {j["rule"] for j in jobs} & {"infer", "corrupt", "same_ruler_metrics", "coco_metrics", "diagnostics"}
     assert {j["rule"] for j in jobs} == {"transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure",
