@@ -77,9 +77,10 @@ def main() -> None:
                                     args.severity)
             megabytes = cache.stat().st_size / len(rows) * 1000 / 1e6
             corrupt = {"name": name, "severity": args.severity}
-            seconds, _ = median_time(lambda: inference.run_shard(job(tmp / "manifest.parquet", tmp / f"{name}-pred.parquet",
-                                                                      args.images, args.threads, corrupt, cache)),
-                                     args.repeats)
+            seconds, summary = median_time(lambda: inference.run_shard(job(tmp / "manifest.parquet",
+                                                                            tmp / f"{name}-pred.parquet", args.images,
+                                                                            args.threads, corrupt, cache)), args.repeats)
+            assert summary["from_cache"] == args.images and summary["rebuilt"] == 0, summary  # timed on cached pixels
             print(f"{name:<18} {small_s:13.3f} {large_s:15.3f} {megabytes:12.0f} {large_mb:17.0f} "
                   f"{args.images / seconds:7.2f} {clean_s / seconds:7.2f}x")
         assert np.asarray(out).shape == small.shape

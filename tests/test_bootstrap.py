@@ -18,7 +18,7 @@ from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, coco
 from segshift.evaluation.cityscapes import GroundTruthImage
 from test_evaluation import coco_run  # noqa: F401  (fixture: real YOLO predictions on the shared COCO images)
 
-RESAMPLES = 20
+RESAMPLES = 8  # each is checked against a full pycocotools run (about 1 s each)
 
 
 def assert_equal_numbers(theirs: dict, ours: dict, b: int, prefix: str = ""):

@@ -157,3 +157,45 @@ def test_crops_stay_inside_the_image(objects):
     top, left, bottom, right = qualitative._crop([(n, b, None, None) for n, b in objects], 480, 640)
     assert 0 <= top < bottom <= 480 and 0 <= left < right <= 640
     assert bottom - top >= 120 and right - left >= 160
+
+
+def diagnostics_file(delta: dict[str, float], bins: list[tuple[float, float, int]]) -> dict:
+    calibration = {"ece": 0.1, "mce": 0.2, "detections": sum(b[2] for b in bins),
+                   "bins": [{"confidence": c, "accuracy": a, "count": n} for c, a, n in bins]}
+    result = {"errors": {"delta_ap": delta}, "calibration": calibration,
+              "scores": {"edges": list(np.linspace(0, 1, 21)), "true_positives": [1] * 20, "false_positives": [1] * 20}}
+    return {"results": {"segm": result, "bbox": result}}
+
+
+def test_tide_errors_are_separate_bars_with_no_total():
+    """Each ΔAP fixes one error type alone: stacking or summing them would suggest they add up."""
+    delta = {"classification": 0.05, "localisation": 0.04, "both": 0.01, "duplicate": 0.02, "background": 0.03,
+             "missed": 0.06}
+    fig = figures.errors({"a": "A"}, {"a": {"d": diagnostics_file(delta, [])}}, {"d": "D"})
+    for ax in fig.axes[:2]:
+        bars = [b for container in ax.containers for b in container]
+        assert len(ax.containers) == 6 and len(bars) == 6
+        assert all(b.get_x() == 0 for b in bars)  # every bar starts at 0: none stacked on another
+        assert sorted(round(b.get_width(), 6) for b in bars) == sorted(round(100 * v, 6) for v in delta.values())
+        texts = {t.get_text() for t in ax.texts}
+        assert f"{100 * sum(delta.values()):.1f}" not in texts
+
+
+def test_severity_curves_carry_intervals_on_an_axis_fitted_to_them():
+    curves = {"a": {"fog": {1: 0.40, 3: 0.30}}}
+    intervals = {("a", None, 0): (0.45, 0.55), ("a", "fog", 1): (0.35, 0.46), ("a", "fog", 3): (0.26, 0.33)}
+    fig = figures.severity_curves({"a": "A"}, "s", {"a": 0.5}, curves, "AP", intervals)
+    fog = fig.axes[0]
+    low, high = fog.get_ylim()
+    assert 0 < low <= 26 and 55 <= high < 100  # fitted to the data and whiskers, not 0-100
+    whiskers = [c for c in fog.collections if len(c.get_segments()) == 3]
+    assert whiskers and sorted(s[:, 1].min() for s in whiskers[0].get_segments()) == pytest.approx([26, 35, 45])
+
+
+def test_reliability_leaves_out_thin_bins_and_shows_counts():
+    bins = [(0.15, 0.1, 3), (0.55, 0.5, 40), (0.85, 0.9, 12)]
+    fig = figures.reliability({"a": "A"}, {"a": {"d": diagnostics_file({}, bins)}}, {"d": "D"}, {"d": "#000000"})
+    left = fig.axes[0]
+    curve = [line for line in left.get_lines() if line.get_marker() == "o"][0]
+    assert list(curve.get_xdata()) == [0.55, 0.85]  # the bin of 3 detections is left out
+    assert {t.get_text() for t in left.texts} >= {"40", "12"} and "3" not in {t.get_text() for t in left.texts}

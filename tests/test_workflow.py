@@ -513,8 +513,10 @@ def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_p
 
 def test_adding_a_test_size_domain_plans_only_that_domain(pipeline, tmp_path):
     work, _ = pipeline
-    config = changed(pipeline, tmp_path,
-                     lambda c: c["domains"].update(cityscapes_val_quarter={"dataset": "cityscapes_val", "test_size": [32, 64]}))
+    def add(c):  # the test config lists its domain pairs, so the new one is named there too
+        c["domains"].update(cityscapes_val_quarter={"dataset": "cityscapes_val", "test_size": [32, 64]})
+        c["report"]["domain_pairs"].append(["coco_val2017", "cityscapes_val_quarter"])
+    config = changed(pipeline, tmp_path, add)
     jobs = dry_run(work, config)
     infer = [j for j in jobs if j["rule"] == "infer"]
     assert len(infer) == 2 and {j["wildcards"]["domain"] for j in infer} == {"cityscapes_val_quarter"}

@@ -404,8 +404,7 @@ def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str
                     if m and resamples else (None, None)
                 cells.append(estimate(value, spread))
             layout_rows.append([labels[model], iou_type] + cells)
-    covers = [f"{_column_name(d, c, source)}: {_class_list(c) if c is not None else 'its classes shared with the source'}"
-              for d, c in columns if c is not None]
+    covers = [f"{_column_name(d, c, source)}: {', '.join(c)}" for d, c in columns if c is not None]
     layout = Layout(
         caption="Transfer matrix: same-ruler COCO-style AP of each model (rows) on each domain (columns).",
         header=["Model", "Type"] + [_column_name(d, c, source) for d, c in columns],
