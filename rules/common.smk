@@ -402,12 +402,16 @@ def suite_metric_files(wildcards):
     return [f for d in dict.fromkeys(domains) for m in MODELS for f in protocol_files(d, m)]
 
 
+# The source is always diagnosed: the Boundary AP gaps are taken to it.
+DIAGNOSTICS_DOMAINS = list(dict.fromkeys([SOURCE, *(config["evaluation"]["diagnostics_domains"] or DOMAINS)]))
+
+
 def diagnostics_files(wildcards, domains=None):
-    """Of every (model, domain), models first."""
+    """Of every (model, diagnosed domain), models first."""
     return expand(
         "results/metrics/{domain}/{model}/diagnostics.json",
         model=MODELS,
-        domain=domains or DOMAINS,
+        domain=[d for d in domains or DOMAINS if d in DIAGNOSTICS_DOMAINS],
     )
 
 
@@ -428,7 +432,7 @@ def figure_diagnostics_same_ruler_files(wildcards):
 
 
 def confusion_files(wildcards):
-    domains = [wildcards.domain] if "domain" in wildcards.keys() else DOMAINS
+    domains = [wildcards.domain] if "domain" in wildcards.keys() else DIAGNOSTICS_DOMAINS
     return expand(
         "results/metrics/{domain}/{model}/confusion.json", domain=domains, model=MODELS
     )
@@ -513,13 +517,25 @@ def figure_domain_labels(wildcards):
     return {d: domain_label(d) for d in figure_domains(wildcards)}
 
 
-def figure_domain_colors(wildcards):
+def figure_domain_colors(wildcards, domains=None):
     """Stable: by place in the config, declared domains before those a suite expands."""
     from segshift import figures
 
     order = sorted(DOMAINS, key=lambda d: config["domains"][d]["suite"] is not None)
     colors = figures.domain_colors(order, SOURCE)
-    return {d: colors[d] for d in figure_domains(wildcards)}
+    return {d: colors[d] for d in domains or figure_domains(wildcards)}
+
+
+def diagnosed_figure_domains(wildcards):
+    return [d for d in figure_domains(wildcards) if d in DIAGNOSTICS_DOMAINS]
+
+
+def diagnosed_domain_labels(wildcards):
+    return {d: domain_label(d) for d in diagnosed_figure_domains(wildcards)}
+
+
+def diagnosed_domain_colors(wildcards):
+    return figure_domain_colors(wildcards, diagnosed_figure_domains(wildcards))
 
 
 def model_label(wildcards):
@@ -627,7 +643,8 @@ def figure_files():
     files += expand("results/figures/corruptions/{suite}.png", suite=SUITES)
     files += expand("results/figures/diagnostics/{figure}.png", figure=DIAGNOSTIC_FIGURES)
     files += expand(
-        "results/figures/diagnostics/confusion/{domain}.png", domain=[SOURCE] + GAP_TARGETS
+        "results/figures/diagnostics/confusion/{domain}.png",
+        domain=[d for d in [SOURCE] + GAP_TARGETS if d in DIAGNOSTICS_DOMAINS],
     )
     return files
 
@@ -639,7 +656,7 @@ def model_outputs(model):
         out = [f for d in DOMAINS for f in protocol_files(d, model)]
         out += [
             f"results/metrics/{d}/{model}/{name}.json"
-            for d in DOMAINS
+            for d in DIAGNOSTICS_DOMAINS
             for name in ("diagnostics", "confusion")
         ]
         for a, b in DOMAIN_PAIRS:

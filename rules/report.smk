@@ -182,7 +182,7 @@ rule qualitative:
         "../workflow/scripts/qualitative.py"
 
 
-# Why AP drops (issue 12): on the source and the gap targets; every domain is in the tables.
+# Why AP drops: on the source and the gap targets; every diagnosed domain is in the tables.
 
 
 rule errors_figure:
@@ -203,7 +203,7 @@ rule errors_figure:
         "../envs/report.yaml"
     params:
         labels=model_labels,
-        domains=figure_domain_labels,
+        domains=diagnosed_domain_labels,
     script:
         "../workflow/scripts/figures.py"
 
@@ -227,7 +227,7 @@ rule boundary_ap_figure:
         "../envs/report.yaml"
     params:
         labels=model_labels,
-        domains=figure_domain_labels,
+        domains=diagnosed_domain_labels,
         source=SOURCE,
     script:
         "../workflow/scripts/figures.py"
@@ -251,8 +251,8 @@ rule reliability_figure:
         "../envs/report.yaml"
     params:
         labels=model_labels,
-        domains=figure_domain_labels,
-        colors=figure_domain_colors,
+        domains=diagnosed_domain_labels,
+        colors=diagnosed_domain_colors,
     script:
         "../workflow/scripts/figures.py"
 

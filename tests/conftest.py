@@ -44,6 +44,28 @@ def yolo_weights(shared_data) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def coco_run(shared_data, yolo_weights, tmp_path_factory):
+    """The real YOLOv8n-seg export's predictions on the 79 real COCO images, as two shards (one
+    session fixture: the evaluation, bootstrap and diagnostics tests share it)."""
+    from segshift import inference
+    from segshift.datasets import coco as coco_data
+
+    out = tmp_path_factory.mktemp("coco_run")
+    coco_data.prepare(shared_data / "coco/annotations/instances_val2017.json", shared_data / "coco/val2017",
+                      out / "manifest.parquet", out / "gt.json", dataset="coco_val2017")
+    shards = []
+    for shard, n in ((0, 40), (1, 39)):
+        job = inference.ShardJob(
+            manifest=out / "manifest.parquet", shard=shard, images_per_shard=40, num_images=n, model="yolov8n_seg",
+            backend="yolo_seg_export", settings={}, weights=yolo_weights, weights_sha256=None,
+            output=out / f"shard-{shard}.parquet", threads=2,
+        )
+        inference.run_shard(job)
+        shards.append(job.output)
+    return shards, out / "gt.json"
+
+
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

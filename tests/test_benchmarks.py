@@ -37,16 +37,20 @@ def test_dag_benchmark_plans_the_full_experiment():
     assert "whole DAG (" in out and "no-op rerun" in out
 
 
+def test_dag_benchmark_suite_config_is_valid_and_has_152_domains(tmp_path):
+    """Its planning time is measured by hand (benchmarks/README.md); here only its config is checked."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import dag
+    from segshift import config as segshift_config
+
+    config = segshift_config.load(dag.setup(tmp_path, suite=True, images_per_shard=500))
+    assert len(config["domains"]) == 152 and len(config["models"]) == 2
+
+
 def test_corruption_benchmark_runs(yolo_weights):
     pytest.importorskip("imagecorruptions")
     out = bench("benchmarks/corruptions.py", "--names", "fog", "jpeg_compression", "--images", "2", "--repeats", "1")
     assert "clean domain" in out and "\nfog " in out and "jpeg_compression" in out
-
-
-@pytest.mark.workflow
-def test_dag_benchmark_plans_a_corruption_suite():
-    out = bench("benchmarks/dag.py", "--suite", "--images-per-shard", "500", "--repeats", "1")
-    assert "152 domains" in out and "whole DAG (3893 jobs)" in out and "no-op rerun" in out
 
 
 def test_bootstrap_benchmark_agrees_with_the_evaluators_on_resampled_lists():

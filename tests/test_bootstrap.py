@@ -16,7 +16,6 @@ from resampling_cases import resampled_coco
 from segshift import predictions, tables
 from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, coco
 from segshift.evaluation.cityscapes import GroundTruthImage
-from test_evaluation import coco_run  # noqa: F401  (fixture: real YOLO predictions on the shared COCO images)
 
 RESAMPLES = 8  # each is checked against a full pycocotools run (about 1 s each)
 
@@ -35,7 +34,7 @@ def assert_equal_numbers(theirs: dict, ours: dict, b: int, prefix: str = ""):
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_coco_resamples_equal_pycocotools_on_the_resampled_list(coco_run, iou_type):  # noqa: F811
+def test_coco_resamples_equal_pycocotools_on_the_resampled_list(coco_run, iou_type):
     shards, gt_path = coco_run
     frame, meta = predictions.read(shards)
     ground_truth = pd.read_json(gt_path, typ="series").to_dict()
@@ -61,7 +60,7 @@ def test_coco_resamples_equal_pycocotools_on_the_resampled_list(coco_run, iou_ty
                              full, 0)
 
 
-def test_same_ruler_resamples_with_relative_sizes_equal_pycocotools(coco_run):  # noqa: F811
+def test_same_ruler_resamples_with_relative_sizes_equal_pycocotools(coco_run):
     """The same ruler on a subset of classes, and its relative size buckets (areas scaled per image)."""
     shards, gt_path = coco_run
     frame, meta = predictions.read(shards)

@@ -126,6 +126,12 @@ def test_model_pairs_must_name_models():
     assert "other" in error_of(config)
 
 
+def test_diagnostics_domains_must_name_domains():
+    message = error_of({**MINIMAL, "evaluation": {"diagnostics_domains": ["coco_val2017-fog-3"]}})
+    assert "evaluation.diagnostics_domains names 'coco_val2017-fog-3', which is not a domain" in message
+    assert "(domains: coco_val2017)" in message
+
+
 def test_environment_variables_expand_in_paths(monkeypatch):
     config = copy.deepcopy(MINIMAL)
     config["datasets"]["coco_val2017"]["root"] = "${SEGSHIFT_TEST_ROOT:-/fallback}/coco"
@@ -155,7 +161,7 @@ def test_workflow_stops_before_any_job_on_a_bad_key(tmp_path):
     assert lines == [
         "segshift: config: unknown key evaluation.score_treshold; allowed keys: bootstrap, boundary_dilation_ratio, "
         "calibration_bins, cityscapes_eval_engine, "
-        "class_mapping, coco_eval_engine, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
+        "class_mapping, coco_eval_engine, diagnostics_domains, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
         "same_ruler_ignore_regions, score_threshold"
     ]
     assert "Building DAG" not in proc.stdout

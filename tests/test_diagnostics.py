@@ -13,7 +13,7 @@ import pytest
 import reference_tools
 from segshift import masks, metrics, predictions, tables
 from segshift.evaluation import bootstrap, coco, diagnostics
-from test_evaluation import coco_run, detections, real_cityscapes_predictions, region  # noqa: F401
+from test_evaluation import detections, real_cityscapes_predictions, region  # noqa: F401
 
 SIZE = (200, 200)
 CAR, TRUCK, PERSON = 3, 8, 1
@@ -79,7 +79,7 @@ def tidecv_errors(gt: dict, frame: pd.DataFrame, iou_type: str) -> dict:
 
 
 @pytest.mark.parametrize("iou_type", coco.IOU_TYPES)
-def test_tide_errors_equal_tidecv_on_the_real_predictions(coco_run, iou_type):  # noqa: F811
+def test_tide_errors_equal_tidecv_on_the_real_predictions(coco_run, iou_type):
     """Where the two define the same thing (README, "Why it drops"): no crowd regions, no class without
     ground truth among the detections, none whose objects are all missed."""
     frame, gt, ids, _ = real_coco(coco_run)
@@ -98,7 +98,7 @@ def test_tide_errors_equal_tidecv_on_the_real_predictions(coco_run, iou_type):  
     assert all(ours["counts"].values())
 
 
-def test_tidecv_and_hotcoco_differ_where_the_readme_says(coco_run):  # noqa: F811
+def test_tidecv_and_hotcoco_differ_where_the_readme_says(coco_run):
     """A class whose only object is missed and that nothing detects: tidecv drops it from the mean once
     the miss is fixed (its AP was 0), hotcoco keeps it."""
     frame, gt, ids, _ = real_coco(coco_run)
@@ -162,7 +162,7 @@ def assert_boundary_equal(ours: dict, theirs: dict):
         np.testing.assert_allclose(ours["per_class"][name]["AP"], value, rtol=0, atol=1e-12, err_msg=name)
 
 
-def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_coco_predictions(coco_run):  # noqa: F811
+def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_coco_predictions(coco_run):
     frame, gt, ids, classes = real_coco(coco_run)
     ours = coco.evaluate(gt, frame, ids, iou_types=(coco.BOUNDARY,))[coco.BOUNDARY]
     assert 0 < ours["summary"]["AP"] < coco.evaluate(gt, frame, ids, iou_types=("segm",))["segm"]["summary"]["AP"]
@@ -182,7 +182,7 @@ def test_boundary_ap_equals_the_official_boundary_iou_api_on_the_real_cityscapes
     assert_boundary_equal(ours, official_boundary_ap(gt, frame, ids, classes))
 
 
-def test_resampled_boundary_ap_on_unit_weights_equals_faster_coco_eval(coco_run):  # noqa: F811
+def test_resampled_boundary_ap_on_unit_weights_equals_faster_coco_eval(coco_run):
     """The bootstrap's Boundary IoU (faster-coco-eval's boundary bands, re-matched per resample) on the
     full image list is faster-coco-eval's Boundary AP: the intervals are of the same number."""
     frame, gt, ids, classes = real_coco(coco_run)
@@ -198,7 +198,7 @@ def test_resampled_boundary_ap_on_unit_weights_equals_faster_coco_eval(coco_run)
 
 
 @pytest.mark.parametrize("iou_type", coco.IOU_TYPES)
-def test_resampled_ece_on_unit_weights_equals_hotcocos_calibration(coco_run, iou_type):  # noqa: F811
+def test_resampled_ece_on_unit_weights_equals_hotcocos_calibration(coco_run, iou_type):
     frame, gt, ids, classes = real_coco(coco_run)
     theirs = diagnostics.calibration(diagnostics.evaluated(gt, frame, ids, iou_type, classes), 10)
     pairs = bootstrap.coco_pairs(gt, frame, ids, iou_type, classes)

@@ -23,28 +23,9 @@ from segshift import inference, masks, metrics, predictions
 from segshift.backends import Instances
 from segshift.errors import SegshiftError
 from segshift.datasets import cityscapes as cityscapes_data
-from segshift.datasets import coco as coco_data
 from segshift.evaluation import cityscapes, cityscapes_fast, coco
 
 CLASS_MAPPING = {n: n for n in ["person", "bicycle", "car", "motorcycle", "bus", "train", "truck"]}
-
-
-@pytest.fixture(scope="session")
-def coco_run(shared_data, yolo_weights, tmp_path_factory):
-    """The real YOLOv8n-seg export's predictions on the 79 real COCO images, as two shards."""
-    out = tmp_path_factory.mktemp("coco_run")
-    coco_data.prepare(shared_data / "coco/annotations/instances_val2017.json", shared_data / "coco/val2017",
-                      out / "manifest.parquet", out / "gt.json", dataset="coco_val2017")
-    shards = []
-    for shard, n in ((0, 40), (1, 39)):
-        job = inference.ShardJob(
-            manifest=out / "manifest.parquet", shard=shard, images_per_shard=40, num_images=n, model="yolov8n_seg",
-            backend="yolo_seg_export", settings={}, weights=yolo_weights, weights_sha256=None,
-            output=out / f"shard-{shard}.parquet", threads=2,
-        )
-        inference.run_shard(job)
-        shards.append(job.output)
-    return shards, out / "gt.json"
 
 
 def pycocotools_stats(gt_dict: dict, results: list[dict], iou_type: str, image_ids, category_ids=None):

@@ -136,6 +136,7 @@ def _check_semantics(config: dict, source: str) -> None:
     named = [(f"report.qualitative_image_ids.{d}", d) for d in report.get("qualitative_image_ids", {})]
     named += [("report.qualitative_domains", d) for d in report.get("qualitative_domains") or []]
     named += [("report.domain_pairs", d) for pair in report.get("domain_pairs") or [] for d in pair]
+    named += [("evaluation.diagnostics_domains", d) for d in config.get("evaluation", {}).get("diagnostics_domains") or []]
     for key, domain in named:
         if domain not in names:
             raise ConfigError(f"{source}: {key} names {domain!r}, which is not a domain (domains: {', '.join(names)})")
