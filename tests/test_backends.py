@@ -101,6 +101,44 @@ def test_yolo_backend_rejects_a_file_that_is_not_a_model(tmp_path):
         backends.build("yolo_seg_export", settings={}, weights=bogus, device="cpu")
 
 
+def test_an_onnx_file_that_is_not_a_model_is_one_line(tmp_path):
+    pytest.importorskip("onnxruntime")
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"not a protobuf" * 100)
+    with pytest.raises(SegshiftError, match=r"model.onnx is not a loadable ONNX model .*; check models"):
+        backends.build("yolo_seg_export", settings={}, weights=bogus, device="cpu")
+
+
+def test_an_export_of_another_format_is_refused_by_name(tmp_path):
+    with pytest.raises(SegshiftError, match=r"model.pt: a YOLO-seg export is a .tflite or an .onnx file"):
+        backends.build("yolo_seg_export", settings={}, weights=tmp_path / "model.pt", device="cpu")
+
+
+@pytest.mark.parametrize("inputs, outputs", [
+    ([(1, 640, 640, 3)], [(1, 84, 8400)]),  # a detection head, no prototypes
+    ([(1, 640, 640, 3)], [(1, 85, 8400), (1, 160, 160, 32)]),  # 80 classes + 32 coefficients would be 116
+    ([(1, 640, 480, 3)], [(1, 116, 8400), (1, 160, 160, 32)]),  # not square
+    ([(1, 640, 640, 3), (1, 4)], [(1, 116, 8400), (1, 160, 160, 32)]),  # two inputs
+])
+def test_outputs_that_are_not_a_yolo_seg_head_are_refused(inputs, outputs):
+    with pytest.raises(SegshiftError, match=r"m.tflite does not have a YOLO-seg export's inputs and outputs"):
+        yolo_seg._check_head("m.tflite", inputs, outputs, channels_last=True)
+    yolo_seg._check_head("m.tflite", [(1, 640, 640, 3)], [(1, 116, 8400), (1, 160, 160, 32)], channels_last=True)
+    yolo_seg._check_head("m.onnx", [(1, 3, 320, 320)], [(1, 116, 2100), (1, 32, 80, 80)], channels_last=False)
+
+
+def test_int8_tensors_use_their_own_scale_and_zero_point():
+    """The YOLO11n-seg export's own parameters (PROVENANCE.md): input 1/255 at -128, head 0.02352 at 31."""
+    image = np.array([0.0, 0.4, 1.0, 2.0], dtype=np.float32)
+    q = yolo_seg.quantise(image, {"name": "images", "dtype": np.int8, "quantization": (1 / 255, -128)}, "m.tflite")
+    assert q.dtype == np.int8 and q.tolist() == [-128, -26, 127, 127]  # round(x * 255) - 128, clipped to int8
+    head = {"name": "output0", "dtype": np.int8, "quantization": (0.02352, 31)}
+    np.testing.assert_allclose(yolo_seg.dequantise(np.array([31, 41, -128], np.int8), head, "m.tflite"),
+                               [0.0, 0.2352, -159 * 0.02352], rtol=1e-6)
+    with pytest.raises(SegshiftError, match=r"m.tflite: tensor 'output0' is int8 without quantisation parameters"):
+        yolo_seg.dequantise(np.zeros(2, np.int8), {**head, "quantization": (0.0, 0)}, "m.tflite")
+
+
 def real_image(shared_data):
     return np.asarray(Image.open(shared_data / "coco" / "val2017" / "000000000139.jpg").convert("RGB"))
 

@@ -1,12 +1,15 @@
-"""An exported YOLO-seg model (TFLite, no NMS inside) run with the LiteRT interpreter.
+"""An exported YOLO-seg model (no NMS inside): TFLite on the LiteRT interpreter, or ONNX on onnxruntime.
 
-The export takes a 640x640 RGB image in [0, 1] and returns (1, 4 + 80 + 32, 8400):
-box centre and size relative to the input, 80 class scores and 32 mask coefficients
-per anchor, and (1, 160, 160, 32) mask prototypes. Decoding follows Ultralytics'
-validation path: long side resized to 640 and centre-padded with 114, multi-label
-candidates above the score floor, class-aware NMS, masks as sigmoid(coefficients @
-prototypes) > 0.5 cropped to the letterbox content, resized to the original image
-and cropped to the box ("native" masks, as Ultralytics scores COCO).
+The export takes an S x S RGB image in [0, 1] (S read from the model: 640, 320, ...) and
+returns (1, 4 + 80 + 32, anchors): box centre and size (relative to the input in TFLite
+exports, in input pixels in ONNX ones), 80 class scores and 32 mask coefficients per anchor,
+and the mask prototypes (S/4 x S/4 x 32; channels first in ONNX). A fully int8 TFLite export
+takes and returns int8 tensors: the input is quantised and every output dequantised with that
+tensor's own scale and zero point. Decoding follows Ultralytics' validation path: long side
+resized to S and centre-padded with 114, multi-label candidates above the score floor,
+class-aware NMS, masks as sigmoid(coefficients @ prototypes) > 0.5 cropped to the letterbox
+content, resized to the original image and cropped to the box ("native" masks, as
+Ultralytics scores COCO).
 """
 
 from __future__ import annotations
@@ -70,51 +73,168 @@ class Letterbox:
         }
 
 
-class YoloSegExport:
-    name = "yolo_seg_export"
+def quantise(x: np.ndarray, detail: dict, name: str) -> np.ndarray:
+    """A float tensor in the integer type of a quantised input, with its own scale and zero point."""
+    scale, zero_point = _quantisation(detail, name)
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
 
-    def __init__(self, weights: str | Path, *, score_floor: float, iou_threshold: float, num_threads: int | None = None):
+
+def dequantise(q: np.ndarray, detail: dict, name: str) -> np.ndarray:
+    scale, zero_point = _quantisation(detail, name)
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _quantisation(detail: dict, name: str) -> tuple[float, int]:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not scale:
+        raise SegshiftError(f"{name}: tensor {detail['name']!r} is {np.dtype(detail['dtype']).name} without "
+                            f"quantisation parameters (scale 0); export the model with them, or as float32")
+    return float(scale), int(zero_point)
+
+
+class LiteRT:
+    """A TFLite export on the LiteRT interpreter: NHWC input, float32 or int8."""
+
+    format = "tflite"
+    boxes_normalised = True  # Ultralytics' TFLite exports give boxes relative to the input size
+
+    def __init__(self, weights: Path, num_threads: int | None):
         from ai_edge_litert import __version__ as litert_version
         from ai_edge_litert.interpreter import Interpreter
 
+        self.name = str(weights)
         try:
             self.interpreter = Interpreter(model_path=str(weights), num_threads=num_threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise SegshiftError(f"{weights} is not a loadable TFLite model ({e}); check models.*.weights") from None
-        (inp,) = self.interpreter.get_input_details()
-        outputs = self.interpreter.get_output_details()
-        shapes = sorted((tuple(o["shape"]) for o in outputs), key=len)
-        if len(outputs) != 2 or tuple(inp["shape"][:1]) != (1,) or inp["shape"][1] != inp["shape"][2]:
-            raise SegshiftError(f"{weights} does not have a YOLO-seg export's inputs and outputs ({shapes})")
-        self.input_index = inp["index"]
-        self.pred_index = next(o["index"] for o in outputs if len(o["shape"]) == 3)
-        self.proto_index = next(o["index"] for o in outputs if len(o["shape"]) == 4)
-        self.size = int(inp["shape"][1])
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        _check_head(weights, [tuple(i["shape"]) for i in inputs], [tuple(o["shape"]) for o in outputs], channels_last=True)
+        (self.input,) = inputs
+        self.pred = next(o for o in outputs if len(o["shape"]) == 3)
+        self.proto = next(o for o in outputs if len(o["shape"]) == 4)
+        for detail in (self.input, self.pred, self.proto):
+            if np.issubdtype(detail["dtype"], np.integer):
+                _quantisation(detail, self.name)  # fail at load, not on the first image
+        self.size = int(self.input["shape"][1])
+        self.version = f"ai-edge-litert {litert_version}"
+        self.quantised = np.issubdtype(self.input["dtype"], np.integer)
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1, S, S, 3) float32 in [0, 1] -> pred (4 + 80 + 32, anchors), proto (S/4, S/4, 32), float32."""
+        if self.quantised:
+            image = quantise(image, self.input, self.name)
+        self.interpreter.set_tensor(self.input["index"], image)
+        self.interpreter.invoke()
+        return tuple(self._output(detail)[0] for detail in (self.pred, self.proto))
+
+    def _output(self, detail: dict) -> np.ndarray:
+        out = self.interpreter.get_tensor(detail["index"])
+        return dequantise(out, detail, self.name) if np.issubdtype(out.dtype, np.integer) else out
+
+
+class OnnxRuntime:
+    """An ONNX export on onnxruntime: NCHW float32 input, channels-first prototypes."""
+
+    format = "onnx"
+    boxes_normalised = False  # Ultralytics' ONNX exports give boxes in input pixels
+
+    def __init__(self, weights: Path, num_threads: int | None):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise SegshiftError(f"{weights} is an ONNX model and onnxruntime is not installed: "
+                                f"pip install onnxruntime (see requirements.txt)") from None
+        options = onnxruntime.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = onnxruntime.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for a bad file
+            raise SegshiftError(f"{weights} is not a loadable ONNX model ({str(e).splitlines()[0][:200]}); "
+                                f"check models.*.weights") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        _check_head(weights, [tuple(i.shape) for i in inputs], [tuple(o.shape) for o in outputs], channels_last=False)
+        if inputs[0].type != "tensor(float)":
+            raise SegshiftError(f"{weights}: input {inputs[0].name!r} is {inputs[0].type}, not float32; "
+                                f"export the ONNX model with a float input")
+        self.input_name = inputs[0].name
+        names = {len(o.shape): o.name for o in outputs}
+        self.output_names = [names[3], names[4]]
+        self.size = int(inputs[0].shape[2])
+        self.version = f"onnxruntime {onnxruntime.__version__}"
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pred, proto = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(image.transpose(0, 3, 1, 2))})
+        return pred[0], proto[0].transpose(1, 2, 0)
+
+
+def _check_head(weights, inputs: list[tuple], outputs: list[tuple], *, channels_last: bool) -> None:
+    """One square RGB input; a (1, 4 + 80 + 32, anchors) head and (1, S/4, S/4, 32) prototypes."""
+    def dims(shape):  # symbolic ONNX dims stay strings
+        return tuple(int(d) if isinstance(d, (int, np.integer)) else d for d in shape)
+
+    inputs, outputs = [dims(i) for i in inputs], [dims(o) for o in outputs]
+    shapes = f"inputs {inputs}, outputs {outputs}"
+    fail = SegshiftError(f"{weights} does not have a YOLO-seg export's inputs and outputs ({shapes}): "
+                         f"expected one (1, S, S, 3) input, a (1, 116, anchors) head and (1, S/4, S/4, 32) prototypes")
+    if len(inputs) != 1 or len(outputs) != 2 or sorted(map(len, outputs)) != [3, 4]:
+        raise fail
+    (inp,) = inputs
+    size, channels = (inp[1:3], inp[3]) if channels_last else (inp[2:4], inp[1])
+    pred = next(o for o in outputs if len(o) == 3)
+    proto = next(o for o in outputs if len(o) == 4)
+    mask_channels = proto[3] if channels_last else proto[1]
+    if len(inp) != 4 or channels != 3 or size[0] != size[1] or not isinstance(size[0], int):
+        raise fail
+    if pred[1] != 4 + len(CONTIGUOUS_TO_COCO_ID) + mask_channels:
+        raise fail
+
+
+RUNTIMES = {".tflite": LiteRT, ".onnx": OnnxRuntime}
+
+
+class YoloSegExport:
+    name = "yolo_seg_export"
+
+    def __init__(self, weights: str | Path, *, score_floor: float, iou_threshold: float, num_threads: int | None = None):
+        weights = Path(weights)
+        runtime = RUNTIMES.get(weights.suffix.lower())
+        if runtime is None:
+            raise SegshiftError(f"{weights}: a YOLO-seg export is a .tflite or an .onnx file; "
+                                f"rename it or check models.*.weights")
+        self.runtime = runtime(weights, num_threads)
+        self.size = self.runtime.size
         self.score_floor = score_floor
         self.iou_threshold = iou_threshold
         self.preprocess = Letterbox(self.size)
-        self.version = f"ai-edge-litert {litert_version}"
+        self.version = self.runtime.version
         self.device = "cpu"
-        self.settings = {"input_size": self.size, "score_floor": score_floor, "iou_threshold": iou_threshold}
+        self.settings = {"format": self.runtime.format, "input_size": self.size, "score_floor": score_floor,
+                         "iou_threshold": iou_threshold}
 
     def forward(self, item: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        self.interpreter.set_tensor(self.input_index, item["input"])
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.pred_index)[0], self.interpreter.get_tensor(self.proto_index)[0]
+        return self.runtime(item["input"])
 
     def predict(self, batch: list[dict[str, Any]]) -> list[Instances]:
         return [self.decode(*self.forward(item), item) for item in batch]
 
     def decode(self, pred: np.ndarray, proto: np.ndarray, item: dict[str, Any]) -> Instances:
-        return decode(pred, proto, item, size=self.size, score_floor=self.score_floor, iou_threshold=self.iou_threshold)
+        return decode(pred, proto, item, size=self.size, score_floor=self.score_floor, iou_threshold=self.iou_threshold,
+                      box_scale=self.size if self.runtime.boxes_normalised else 1.0)
 
 
-def decode(pred: np.ndarray, proto: np.ndarray, item: dict[str, Any], *, size: int, score_floor: float, iou_threshold: float) -> Instances:
-    """Detections of one image from the export's two outputs (pred: (4 + 80 + 32, anchors), proto: (h, w, 32))."""
+def decode(pred: np.ndarray, proto: np.ndarray, item: dict[str, Any], *, size: int, score_floor: float, iou_threshold: float,
+           box_scale: float | None = None) -> Instances:
+    """Detections of one image from the export's two outputs (pred: (4 + 80 + 32, anchors), proto: (h, w, 32)).
+
+    `box_scale` turns the head's boxes into input pixels: the input size for normalised boxes
+    (TFLite exports, the default), 1 for boxes already in pixels (ONNX exports)."""
     pred = torch.from_numpy(pred).T  # (anchors, 4 + classes + coefficients)
     nc = len(CONTIGUOUS_TO_COCO_ID)
-    boxes, scores, coefficients = pred[:, :4] * size, pred[:, 4 : 4 + nc], pred[:, 4 + nc :]
+    boxes, scores, coefficients = pred[:, :4] * (size if box_scale is None else box_scale), pred[:, 4 : 4 + nc], pred[:, 4 + nc :]
     anchor, cls = torch.where(scores > score_floor)  # every (box, class) above the floor
     conf = scores[anchor, cls]
     if len(conf) > MAX_NMS:
