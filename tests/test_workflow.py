@@ -22,12 +22,12 @@ from segshift.evaluation import cityscapes, coco
 
 pytestmark = pytest.mark.workflow
 
-MODELS = ["yolov8n_seg", "yolov8n_seg_nms50"]
+MODELS = ["yolov8n_seg", "yolo11n_seg", "yolov8n_seg_320"]
 PAIRS = ["coco_val2017_vs_cityscapes_val", "coco_val2017_vs_cityscapes_val_half"]
 FIGURES = (
     [f"results/figures/{m}/{p}/{f}" for m in MODELS for p in PAIRS for f in ("per_class_ap", "ap_by_size", "pr_curves")]
     + ["results/figures/transfer_gap", "results/figures/corruptions/coco_val2017_12_c"]
-    + [f"results/figures/model_pairs/yolov8n_seg_vs_yolov8n_seg_nms50/{p}" for p in PAIRS]
+    + [f"results/figures/model_pairs/yolov8n_seg_vs_yolo11n_seg/{p}" for p in PAIRS]
     + [f"results/figures/diagnostics/{f}" for f in ("errors", "boundary_ap", "reliability")]
     + [f"results/figures/diagnostics/confusion/{d}"
        for d in ("coco_val2017", "cityscapes_val")]
@@ -106,9 +106,15 @@ def test_coco_table_equals_pycocotools_on_the_cached_predictions(pipeline):
             got = rows.set_index("metric")["value"]
             for k, name in enumerate(coco.SUMMARY):
                 assert got[name] == pytest.approx(evaluator.stats[k], abs=1e-9), (model, iou_type, name)
-    segm = table[(table.model == "yolov8n_seg") & (table.domain == "coco_val2017") & (table.iou_type == "segm")
-                 & (table.category == "all")]
-    assert 0.30 < segm.set_index("metric")["value"]["AP"] < 0.45  # a real COCO-trained model
+    # Real COCO-trained models: inside the sanity bands of ../shared/data/PROVENANCE.md (an independent
+    # numpy decoder there: about 0.43 / 0.37, 0.31 / 0.31 and 0.35 / 0.29 box / mask AP).
+    bands = {"yolov8n_seg": ((0.40, 0.46), (0.33, 0.40)), "yolo11n_seg": ((0.27, 0.35), (0.27, 0.35)),
+             "yolov8n_seg_320": ((0.31, 0.39), (0.25, 0.33))}
+    for model, band in bands.items():
+        for iou_type, (low, high) in zip(("bbox", "segm"), band):
+            ap = table[(table.model == model) & (table.domain == "coco_val2017") & (table.iou_type == iou_type)
+                       & (table.category == "all") & (table.metric == "AP")]["value"].item()
+            assert low < ap < high, (model, iou_type, ap)
 
 
 def test_cityscapes_table_equals_the_official_evaluator(pipeline):
@@ -396,7 +402,9 @@ def test_a_rider_setting_change_reruns_the_cityscapes_confusions_but_no_diagnost
     rules = {j["rule"] for j in jobs}
     assert {"confusion", "confusions_table", "cityscapes_metrics"} <= rules
     assert not rules & {"infer", "diagnostics", "same_ruler_metrics", "coco_metrics"}
-    assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "confusion"} == {"cityscapes_val", "cityscapes_val_half"}
+    # The diagnosed Cityscapes domains only (cityscapes_val_half is not in evaluation.diagnostics_domains).
+    assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "confusion"} == {"cityscapes_val"}
+    assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "cityscapes_metrics"} == {"cityscapes_val", "cityscapes_val_half"}
 
 
 def test_a_class_mapping_change_reruns_only_the_cityscapes_protocol(pipeline, tmp_path):
@@ -472,11 +480,11 @@ def test_one_model_can_be_run_or_rerun_alone(pipeline, tmp_path):
     work, config = pipeline
     scratch = tmp_path / "work"
     shutil.copytree(work, scratch, symlinks=True)
-    for path in scratch.glob("results/*/**/yolov8n_seg_nms50"):
+    for path in scratch.glob("results/*/**/yolov8n_seg_320"):
         shutil.rmtree(path)
-    jobs = dry_run(scratch, config, "model_yolov8n_seg_nms50")
+    jobs = dry_run(scratch, config, "model_yolov8n_seg_320")
     assert "infer" in {j["rule"] for j in jobs}
-    assert {j["wildcards"].get("model") for j in jobs if j["wildcards"]} == {"yolov8n_seg_nms50"}
+    assert {j["wildcards"].get("model") for j in jobs if j["wildcards"]} == {"yolov8n_seg_320"}
     assert not {j["rule"] for j in jobs} & {"coco_table", "transfer_gap_figure"}  # shared outputs wait
 
     jobs = dry_run(work, config, "model_yolov8n_seg", "--forcerun", "infer")
