@@ -140,9 +140,29 @@ def _check_semantics(config: dict, source: str) -> None:
     for key, domain in named:
         if domain not in names:
             raise ConfigError(f"{source}: {key} names {domain!r}, which is not a domain (domains: {', '.join(names)})")
+    _check_shift_pairs(config, source)
     for name, dataset in config["datasets"].items():
         if dataset["kind"] == "coco_json":
             _check_coco_json(config, name, dataset, source)
+
+
+def _check_shift_pairs(config: dict, source: str) -> None:
+    """report.shift_pairs names a corruption of a suite and a clean target; a suite and a domain do not
+    share a name (the across-models figures name both by key)."""
+    names = config["domains"]
+    suites = config.get("corruption_suites") or {}
+    for suite in suites:
+        if suite in names:
+            raise ConfigError(f"{source}: corruption_suites.{suite} has the name of a domain; rename the suite")
+    corrupted = list(dict.fromkeys(d["corruption"]["name"] for d in names.values() if d["suite"]))
+    real = [n for n, d in names.items() if not d["corruption"] and n != config["source"]]
+    for corruption, domain in config.get("report", {}).get("shift_pairs", []):
+        if corruption not in corrupted:
+            raise ConfigError(f"{source}: report.shift_pairs names corruption {corruption!r}, which no corruption "
+                              f"suite makes (suites' corruptions: {', '.join(corrupted) or 'none'})")
+        if domain not in real:
+            raise ConfigError(f"{source}: report.shift_pairs names {domain!r}, which is not a clean target domain "
+                              f"(clean targets: {', '.join(real) or 'none'})")
 
 
 def _check_coco_json(config: dict, name: str, dataset: dict, source: str) -> None:
@@ -225,6 +245,7 @@ def model_label(config: dict, model: str) -> str:
 
 
 def model_settings(config: dict, model: str) -> dict[str, Any]:
-    """The backend's keyword arguments: everything in the model entry but backend, weights and label."""
+    """The backend's keyword arguments: everything in the model entry but what describes it (backend, weights,
+    label, family, backbone), so that a new label or family reruns no inference."""
     entry = config["models"][model]
-    return {k: v for k, v in entry.items() if k not in ("backend", "weights", "label")}
+    return {k: v for k, v in entry.items() if k not in ("backend", "weights", "label", "family", "backbone")}

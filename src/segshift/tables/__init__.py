@@ -4,6 +4,15 @@ Markdown and LaTeX (booktabs). Values are fractions in the CSV and AP points (x1
 One module per family of tables on a shared layout core; every public name is importable from here.
 """
 
+from segshift.tables.across_models import (  # noqa: F401
+    EFFECTIVE_ROBUSTNESS_COLUMNS,
+    SYNTHETIC_VS_REAL_COLUMNS,
+    across_models_resamples,
+    effective_robustness_table,
+    shifts,
+    synthetic_vs_real_table,
+    target_population,
+)
 from segshift.tables.comparison import COMPARISON_COLUMNS, comparison_table  # noqa: F401
 from segshift.tables.diagnostics import (  # noqa: F401
     CALIBRATION_COLUMNS,
