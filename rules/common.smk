@@ -469,6 +469,7 @@ def table_files():
     if config["report"]["model_pairs"]:
         tables.append("model_comparison")
     tables += DIAGNOSTIC_TABLES
+    tables += ACROSS_TABLES
     return expand(
         "results/tables/{table}.{ext}", table=tables, ext=["csv", "md", "tex"]
     )
@@ -641,6 +642,7 @@ def figure_files():
     if GAP_TARGETS:
         files.append("results/figures/transfer_gap.png")
     files += expand("results/figures/corruptions/{suite}.png", suite=SUITES)
+    files += across_figure_files()
     files += expand("results/figures/diagnostics/{figure}.png", figure=DIAGNOSTIC_FIGURES)
     files += expand(
         "results/figures/diagnostics/confusion/{domain}.png",
@@ -673,6 +675,75 @@ def export_files(wildcards):
     return [f"results/exports/{d}/{m}.json" for d in DOMAINS for m in MODELS] + [
         f"results/exports/{d}/ground_truth.json" for d in DOMAINS
     ]
+
+
+# Across models -------------------------------------------------------------------------------
+
+# Effective robustness: a table of every target and suite, a figure of each target that is not
+# corrupted and of each suite's mPC. Synthetic vs real: the suites' corruptions against those targets.
+ACROSS_TARGETS = GAP_TARGETS + list(SUITES)
+ACROSS_TABLES = (["effective_robustness"] if TARGETS else []) + (
+    ["synthetic_vs_real"] if SUITES and GAP_TARGETS else []
+)
+
+
+wildcard_constraints:
+    target=alternatives(ACROSS_TARGETS),
+
+
+def across_figure_files():
+    files = expand(
+        "results/figures/across_models/effective_robustness/{target}.png",
+        target=ACROSS_TARGETS,
+    )
+    if "synthetic_vs_real" in ACROSS_TABLES:
+        files.append("results/figures/across_models/synthetic_vs_real.png")
+    return files
+
+
+def model_families(wildcards):
+    """Each model's family and backbone (None where the config gives none)."""
+    return {
+        m: {k: config["models"][m].get(k) for k in ("family", "backbone")}
+        for m in MODELS
+    }
+
+
+def population_files(wildcards):
+    """Every model's same-ruler file on every domain: the across-models tables hold them all."""
+    return expand(
+        "results/metrics/{domain}/{model}/same_ruler.json", domain=DOMAINS, model=MODELS
+    )
+
+
+def target_population_files(wildcards):
+    """Every model on the source and on one target (a suite: its corrupted domains)."""
+    target = wildcards.target
+    members = list(SUITES[target]["members"]) if target in SUITES else [target]
+    return expand(
+        "results/metrics/{domain}/{model}/same_ruler.json",
+        domain=[SOURCE, *members],
+        model=MODELS,
+    )
+
+
+def across_target(wildcards):
+    """The figure's target as the tables take it: a domain, or a suite (its mPC), and its title."""
+    target = wildcards.target
+    if target in SUITES:
+        return {"targets": [], "suites": {target: SUITES[target]}, "title": f"{target} (mPC)"}
+    return {"targets": [target], "suites": {}, "title": domain_label(target)}
+
+
+def across_labels(wildcards):
+    return {
+        "model": "all models",
+        "figure": f"effective robustness, {across_target(wildcards)['title']}",
+    }
+
+
+def real_target_labels(wildcards):
+    return {d: domain_label(d) for d in GAP_TARGETS}
 
 
 def final_outputs(wildcards):

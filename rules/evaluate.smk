@@ -189,6 +189,54 @@ rule model_comparison_table:
         "../workflow/scripts/tables.py"
 
 
+# Across models (issue 24): effective robustness and synthetic vs real shifts, from every
+# model's same-ruler numbers and their resamples.
+
+
+rule effective_robustness_table:
+    input:
+        population_files,
+    output:
+        html=table_in_report("effective_robustness", "html", "effective_robustness_table", "Across models", "effective robustness"),
+        csv=table_in_report("effective_robustness", "csv", "effective_robustness_table", "Across models", "effective robustness"),
+        md="results/tables/effective_robustness.md",
+        tex="results/tables/effective_robustness.tex",
+    log:
+        "logs/tables/effective_robustness.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        families=model_families,
+        source=SOURCE,
+        domains=domain_settings,
+        suites=suite_settings,
+    script:
+        "../workflow/scripts/tables.py"
+
+
+rule synthetic_vs_real_table:
+    input:
+        population_files,
+    output:
+        html=table_in_report("synthetic_vs_real", "html", "synthetic_vs_real_table", "Across models", "synthetic vs real"),
+        csv=table_in_report("synthetic_vs_real", "csv", "synthetic_vs_real_table", "Across models", "synthetic vs real"),
+        md="results/tables/synthetic_vs_real.md",
+        tex="results/tables/synthetic_vs_real.tex",
+    log:
+        "logs/tables/synthetic_vs_real.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        source=SOURCE,
+        targets=GAP_TARGETS,
+        suites=suite_settings,
+        pairs=config["report"]["shift_pairs"],
+    script:
+        "../workflow/scripts/tables.py"
+
+
 # Why a drop happens, from the same cached predictions (issue 12): Boundary AP, TIDE errors,
 # calibration and score distributions on the same ruler's classes; confusions among the shared classes.
 

@@ -151,6 +151,53 @@ rule corruption_figure:
         "../workflow/scripts/figures.py"
 
 
+rule effective_robustness_figure:
+    input:
+        target_population_files,
+    output:
+        png=report(
+            "results/figures/across_models/effective_robustness/{target}.png",
+            caption="../workflow/report/effective_robustness_figure.rst",
+            category="Across models",
+            subcategory="All models",
+            labels=across_labels,
+        ),
+        pdf="results/figures/across_models/effective_robustness/{target}.pdf",
+    log:
+        "logs/figures/across_models/effective_robustness/{target}.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        families=model_families,
+        source=SOURCE,
+        target=across_target,
+    script:
+        "../workflow/scripts/figures.py"
+
+
+rule synthetic_vs_real_figure:
+    input:
+        "results/tables/synthetic_vs_real.csv",
+    output:
+        png=report(
+            "results/figures/across_models/synthetic_vs_real.png",
+            caption="../workflow/report/synthetic_vs_real_figure.rst",
+            category="Across models",
+            subcategory="All models",
+            labels={"model": "all models", "figure": "synthetic vs real"},
+        ),
+        pdf="results/figures/across_models/synthetic_vs_real.pdf",
+    log:
+        "logs/figures/across_models/synthetic_vs_real.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        domains=real_target_labels,
+    script:
+        "../workflow/scripts/figures.py"
+
+
 rule qualitative:
     input:
         manifest=domain_manifest,

@@ -296,8 +296,8 @@ def test_the_figures_draw_from_the_tables(tmp_path):
     files, resamples = population_files(spread=0.03, raise_d=0.5)
     shift, result = tables.target_population(files, MODELS, "src", ["real"], {}, resamples)
     assert shift.classes == ["person", "car"] and result.fitted
-    paths = figures.save(figures.effective_robustness(MODELS, FAMILIES, "real", result), tmp_path / "er")
-    assert (tmp_path / "er.pdf").read_bytes().startswith(b"%PDF")
+    paths = figures.save(figures.effective_robustness(MODELS, FAMILIES, "real", result), tmp_path / "er",
+                         formats=("png",))  # the workflow test checks every PDF
     shift, result = tables.target_population(files, {"a": "A", "b": "B"}, "src", [], SUITES, resamples)
     paths += figures.save(figures.effective_robustness({"a": "A", "b": "B"}, {}, "s (mPC)", result, "mPC"), tmp_path / "few",
                           formats=("png",))

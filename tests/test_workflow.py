@@ -31,16 +31,22 @@ FIGURES = (
     + [f"results/figures/diagnostics/{f}" for f in ("errors", "boundary_ap", "reliability")]
     + [f"results/figures/diagnostics/confusion/{d}"
        for d in ("coco_val2017", "cityscapes_val")]
+    + [f"results/figures/across_models/effective_robustness/{t}"
+       for t in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "coco_val2017_12_c")]
+    + ["results/figures/across_models/synthetic_vs_real"]
 )
 PANELS = [f"results/figures/qualitative/{d}.png"
           for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017_12-gaussian_noise-5")]
 TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness", "errors", "boundary_ap",
-          "calibration", "confusions"]
+          "calibration", "confusions", "effective_robustness", "synthetic_vs_real"]
 # The diagnostics tables hold every diagnosed domain (evaluation.diagnostics_domains); their
 # figures only those of the source and the gap targets.
 DIAGNOSED = ["coco_val2017", "cityscapes_val", "coco_val2017_12-gaussian_noise-5"]
 DIAGNOSTIC_TABLES = {"errors_table", "boundary_ap_table", "calibration_table", "confusions_table"}
 CORRUPTED = [f"coco_val2017_12-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
+# What shows every model's same-ruler numbers side by side (issue 24).
+ACROSS_MODELS = {"effective_robustness_table", "synthetic_vs_real_table", "effective_robustness_figure",
+                 "synthetic_vs_real_figure"}
 
 
 def planned_jobs(proc) -> list[dict]:
@@ -192,6 +198,88 @@ def test_robustness_table_is_the_mean_over_corruption_domains(pipeline):
         assert by_metric["rPC"] == pytest.approx(by_metric["mPC"] / ap["coco_val2017_12"], abs=1e-9)
 
 
+def _logit(p):
+    return np.log(p) - np.log1p(-p)
+
+
+def test_effective_robustness_refits_the_gap_tables_numbers(pipeline):
+    """Source and target APs are the transfer gap's (a suite's target its mPC in the robustness table); each
+    predicted AP is scipy's line through the other models' logits, at the model's own source AP."""
+    from scipy import stats
+    from scipy.special import expit
+
+    work, _ = pipeline
+    er = pd.read_csv(work / "results/tables/effective_robustness.csv")
+    gap = pd.read_csv(work / "results/tables/transfer_gap.csv")
+    robustness = pd.read_csv(work / "results/tables/robustness.csv")
+    for target in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "coco_val2017_12_c"):
+        for iou_type in ("segm", "bbox"):
+            rows = er[(er.target == target) & (er.iou_type == iou_type)]
+            value = lambda model, metric: rows[(rows.model == model) & (rows.metric == metric)].value.item()  # noqa: E731
+            domain = "coco_val2017_12" if target == "coco_val2017_12_c" else target
+            gaps = gap[(gap.domain == domain) & (gap.iou_type == iou_type) & (gap.category == "all")
+                       & (gap.metric == "AP")].set_index("model")
+            mpc = robustness[(robustness.suite == target) & (robustness.protocol == "same_ruler")
+                             & (robustness.iou_type == iou_type) & (robustness.metric == "mPC")].set_index("model")
+            for model in MODELS:
+                assert value(model, "source_AP") == pytest.approx(gaps.at[model, "source_value"], abs=1e-9)
+                expected = mpc.at[model, "value"] if target == "coco_val2017_12_c" else gaps.at[model, "domain_value"]
+                assert value(model, "target_AP") == pytest.approx(expected, abs=1e-9)
+            for model in MODELS:
+                others = [m for m in MODELS if m != model]
+                line = stats.linregress(_logit(np.array([value(m, "source_AP") for m in others])),
+                                        _logit(np.array([value(m, "target_AP") for m in others])))
+                predicted = expit(line.intercept + line.slope * _logit(value(model, "source_AP")))
+                assert value(model, "predicted_AP") == pytest.approx(predicted, abs=1e-8), (target, model)
+                assert value(model, "effective_robustness") == pytest.approx(value(model, "target_AP") - predicted, abs=1e-8)
+    effective = er[(er.metric == "effective_robustness") & (er.iou_type == "segm")]
+    # Intervals where both domains were resampled (the 12 COCO images, the suite), none from the single frame.
+    resampled = effective[effective.target.isin(["coco_val2017_12", "coco_val2017_12_c"]) & effective.model.notna()]
+    assert len(resampled) == 2 * len(MODELS) and (resampled.ci_low < resampled.ci_high).all()
+    assert effective[effective.target == "cityscapes_val"].ci_low.isna().all()
+    family = effective[effective.model.isna() & (effective.target == "cityscapes_val")]
+    models = effective[effective.model.notna() & (effective.target == "cityscapes_val")]
+    assert family.family.tolist() == ["yolo"] and family.value.item() == pytest.approx(models.value.mean(), abs=1e-9)
+    assert "mean of 3 | yolo" in (work / "results/tables/effective_robustness.md").read_text()
+
+
+def test_synthetic_vs_real_rank_correlations_equal_scipy_on_the_tables_numbers(pipeline):
+    from scipy import stats
+
+    work, config = pipeline
+    svr = pd.read_csv(work / "results/tables/synthetic_vs_real.csv")
+    svr = svr[svr.iou_type == "segm"]
+    matrix = pd.read_csv(work / "results/tables/transfer_matrix.csv")
+    ap = matrix[(matrix.protocol == "same_ruler") & (matrix.iou_type == "segm") & (matrix.category == "all")
+                & (matrix.metric == "AP")].set_index(["model", "domain"])["value"]
+    gap = pd.read_csv(work / "results/tables/transfer_gap.csv")
+    gap = gap[(gap.iou_type == "segm") & (gap.category == "all") & (gap.metric == "AP")].set_index(["model", "domain"])
+    checked = 0
+    for target in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12"):
+        real = np.array([gap.at[(m, target), "domain_value"] for m in MODELS])
+        source = np.array([gap.at[(m, target), "source_value"] for m in MODELS])
+        clean = np.array([ap[(m, "coco_val2017_12")] for m in MODELS])
+        for corruption in ("fog", "gaussian_noise"):
+            for severity in ("3", "5", "all"):
+                levels = (3, 5) if severity == "all" else (int(severity),)
+                corrupted = np.array([np.mean([ap[(m, f"coco_val2017_12-{corruption}-{s}")] for s in levels])
+                                      for m in MODELS])
+                rows = svr[(svr.target == target) & (svr.corruption == corruption)
+                           & (svr.severity.astype(str) == severity)].set_index("metric")
+                assert rows.at["spearman", "value"] == pytest.approx(stats.spearmanr(corrupted, real).statistic, abs=1e-9)
+                assert rows.at["kendall", "value"] == pytest.approx(stats.kendalltau(corrupted, real).statistic, abs=1e-9)
+                mae = np.mean(np.abs(source - (clean - corrupted) - real))
+                assert rows.at["mae", "value"] == pytest.approx(mae, abs=1e-9)
+                checked += 1
+    assert checked == 18
+    pairs = {tuple(p) for p in yaml.safe_load(config.read_text())["report"]["shift_pairs"]}
+    assert {(r.corruption, r.target) for r in svr[svr.pair].itertuples()} == pairs
+    best = svr[svr.best & (svr.metric == "mae")]
+    assert sorted(best.target) == ["cityscapes_val", "cityscapes_val_half", "coco_val2017_12"]
+    for r in best.itertuples():
+        assert r.value == svr[(svr.target == r.target) & (svr.metric == "mae")].value.min()
+
+
 def test_test_size_and_corruptions_change_what_the_model_sees(pipeline):
     work, _ = pipeline
     for model in MODELS:
@@ -245,7 +333,7 @@ def test_report_holds_every_figure_and_table(pipeline):
         layout = (work / f"results/tables/{table}.md").read_text()
         caption = layout.splitlines()[0].strip("*")
         assert "<table>" in page and caption.replace("'", "&#x27;") in page, table
-    for category in ("Tables", "Transfer", "Robustness", "Qualitative", "Why it drops"):
+    for category in ("Tables", "Transfer", "Robustness", "Qualitative", "Why it drops", "Across models"):
         assert category in html
 
 
@@ -438,8 +526,20 @@ def test_adding_a_model_plans_only_that_models_jobs(pipeline, tmp_path):
     jobs = dry_run(work, changed(pipeline, tmp_path, edit))
     infer = [j for j in jobs if j["rule"] == "infer"]
     assert infer and all(j["wildcards"]["model"] == "yolov8n_seg_nms30" for j in infer)
-    metrics = [j for j in jobs if j["rule"].endswith("_metrics")]
+    metrics = [j for j in jobs if j["rule"].endswith("_metrics") or j["rule"] in ("diagnostics", "confusion")]
     assert metrics and all(j["wildcards"]["model"] == "yolov8n_seg_nms30" for j in metrics)
+    # The population's tables and every one of its figures are redrawn with the new model.
+    across = [j for j in jobs if j["rule"] in ACROSS_MODELS]
+    assert {j["wildcards"].get("target") for j in across if j["rule"] == "effective_robustness_figure"} == {
+        "cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "coco_val2017_12_c"}
+    assert {j["rule"] for j in across} == ACROSS_MODELS
+
+
+def test_a_models_family_is_no_backend_setting(pipeline, tmp_path):
+    """Naming a family reruns the across-models results that show families, and no inference."""
+    work, _ = pipeline
+    jobs = dry_run(work, changed(pipeline, tmp_path, lambda c: c["models"]["yolo11n_seg"].update(family="yolo11")))
+    assert {j["rule"] for j in jobs} == {"effective_robustness_table", "effective_robustness_figure"}
 
 
 def test_a_lost_shard_plans_only_that_shard_and_its_downstream(pipeline, tmp_path):
@@ -509,7 +609,10 @@ def test_adding_a_severity_runs_only_that_domains_jobs(pipeline, tmp_path):
     # What shows every domain or the suite is redrawn; nothing that shows only other domains is,
     # and the new domains are not diagnosed (not in evaluation.diagnostics_domains).
     assert {j["rule"] for j in jobs} - set(per_domain) == {
-        "transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure", "model_comparison_table"}
+        "transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure", "model_comparison_table",
+        *ACROSS_MODELS}
+    # Of the effective robustness figures, the suite's (its mPC) is the one that shows these domains.
+    assert {j["wildcards"]["target"] for j in jobs if j["rule"] == "effective_robustness_figure"} == {"coco_val2017_12_c"}
 
 
 def test_diagnosing_one_more_domain_runs_its_diagnostics_and_their_tables_only(pipeline, tmp_path):
@@ -530,7 +633,7 @@ def test_changing_the_severity_list_never_reruns_clean_inference(pipeline, tmp_p
     jobs = dry_run(work, config)
     assert not {j["rule"] for j in jobs} & {"infer", "corrupt", "same_ruler_metrics", "coco_metrics", "diagnostics"}
     assert {j["rule"] for j in jobs} == {"transfer_matrix_table", "robustness_table", "coco_table", "corruption_figure",
-                                         "model_comparison_table"}
+                                         "model_comparison_table", *ACROSS_MODELS}
 
 
 def test_adding_a_test_size_domain_plans_only_that_domain(pipeline, tmp_path):

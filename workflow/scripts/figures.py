@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pandas as pd
+
 from segshift import figures, tables, workflow
 from segshift.evaluation import bootstrap
 from segshift.io import read_json
@@ -14,6 +16,9 @@ def main(snakemake):
     if name == "corruption_figure":
         fig = figures.suite_figure(params.labels, w.suite, params.suites[w.suite], [read_json(f) for f in inputs])
         figures.save(fig, stem)
+        return
+    if name in ("effective_robustness_figure", "synthetic_vs_real_figure"):
+        figures.save(across_models_figure(name, inputs, params), stem)
         return
     if name in DIAGNOSTIC_FIGURES:
         figures.save(diagnostic_figure(name, inputs, params, w), stem)
@@ -47,6 +52,16 @@ def main(snakemake):
         else:
             fig = figures.pr_curves(label, pair, params.domains, params.colors)
     figures.save(fig, stem)
+
+
+def across_models_figure(name, inputs, params):
+    if name == "synthetic_vs_real_figure":
+        return figures.synthetic_vs_real(pd.read_csv(inputs[0], keep_default_na=False, na_values=[""]), params.domains)
+    metrics = [read_json(path) for path in inputs]
+    target = params.target
+    shift, result = tables.target_population(metrics, params.labels, params.source, target["targets"], target["suites"],
+                                             tables.across_models_resamples(metrics, inputs))
+    return figures.effective_robustness(params.labels, params.families, target["title"], result, shift.metric)
 
 
 DIAGNOSTIC_FIGURES = ("errors_figure", "boundary_ap_figure", "reliability_figure", "confusion_figure")

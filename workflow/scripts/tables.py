@@ -13,6 +13,8 @@ def main(snakemake):
     if name in ("transfer_gap", "transfer_matrix", "robustness", "model_comparison"):
         resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
                      for m, path in zip(metrics, snakemake.input)}
+    if name in ("effective_robustness", "synthetic_vs_real"):
+        resamples = tables.across_models_resamples(metrics, snakemake.input)
     if name == "boundary_ap":
         diagnostics = [read_json(path) for path in snakemake.input.diagnostics]
         same_ruler = [read_json(path) for path in snakemake.input.same_ruler]
@@ -33,6 +35,12 @@ def main(snakemake):
         tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source, resamples=resamples)
     elif name == "transfer_matrix":
         tidy, layout = tables.transfer_matrix(metrics, params.labels, params.domains, params.source, resamples=resamples)
+    elif name == "effective_robustness":
+        tidy, layout = tables.effective_robustness_table(metrics, params.labels, params.families, params.source,
+                                                         params.domains, params.suites, resamples=resamples)
+    elif name == "synthetic_vs_real":
+        tidy, layout = tables.synthetic_vs_real_table(metrics, params.labels, params.source, list(params.targets),
+                                                      params.suites, params.pairs, resamples=resamples)
     elif name == "model_comparison":
         tidy, layout = tables.comparison_table(metrics, params.labels, params.pairs, resamples=resamples)
     else:
