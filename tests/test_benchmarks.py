@@ -57,3 +57,9 @@ def test_bootstrap_benchmark_agrees_with_the_evaluators_on_resampled_lists():
     out = bench("benchmarks/bootstrap.py", "--images", "40", "--detections", "30", "--frames", "2", "--predictions", "30",
                 "--resamples", "50", "--reference-resamples", "2")
     assert out.count("ratio (reference / segshift)") == 3 and "equal to pycocotools on 2 resamples" in out
+
+
+def test_across_models_benchmark_agrees_with_scipy():
+    out = bench("benchmarks/across_models.py", "--cells", "4", "--resamples", "20", "--models", "4", "--reference-cells",
+                "2", "--repeats", "1")
+    assert "Spearman and Kendall equal to scipy to 1e-12" in out and "equal to scipy's lines to 1e-12" in out
