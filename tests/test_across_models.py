@@ -335,6 +335,9 @@ def test_family_and_backbone_are_not_backend_settings():
     assert config["models"]["m"]["family"] == "yolo"
     assert "family" not in segshift_config.model_settings(config, "m")
     assert "backbone" not in segshift_config.model_settings(config, "m")
+    plain = copy.deepcopy(CONFIG)
+    del plain["models"]["m"]["family"]
+    assert segshift_config.validate(plain)["models"]["m"]["family"] is None  # the default: no family
 
 
 @pytest.mark.parametrize("pairs, message", [
