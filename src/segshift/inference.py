@@ -153,7 +153,7 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
             # A fixed input size: the test size is the resolution the image is resampled to.
             resample_to = job.test_size
         model = backends.build(job.backend, settings=settings, weights=job.weights, device=device,
-                               test_size=None if resample_to else job.test_size)
+                               test_size=None if resample_to else job.test_size, model=job.model)
         read = DomainImages(table.image_dir, job.corruption, job.corrupted_shard, resample_to)
         loader = DataLoader(
             ShardImages(rows, read, model.preprocess),

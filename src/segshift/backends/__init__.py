@@ -1,7 +1,8 @@
 """Model backends: one module each, one job each: images in, instances out.
 
 The registry maps a config `backend` name to its builder; each module is imported
-only when used, so detectron2 is needed only for detectron2 models.
+only when used, so detectron2 (or transformers, rfdetr, ultralytics) is needed only for its
+own models. A backend whose package is missing stops with one line naming the install command.
 """
 
 from __future__ import annotations
@@ -17,7 +18,32 @@ BACKENDS: dict[str, str] = {
     "detectron2": "segshift.backends.detectron2",
     "torchvision": "segshift.backends.torchvision",
     "yolo_seg_export": "segshift.backends.yolo_seg",
+    "transformers": "segshift.backends.transformers",
+    "rfdetr": "segshift.backends.rfdetr",
+    "ultralytics": "segshift.backends.ultralytics",
 }
+
+# Backends outside the main install: the package each imports and the line that installs it.
+DETECTRON2_INSTALL = ('pip install --no-build-isolation '
+                      '"git+https://github.com/facebookresearch/detectron2.git@c69939aa85460e8135f40bce908a6cddaa73065f"')
+OPTIONAL: dict[str, tuple[str, str]] = {
+    "detectron2": ("detectron2", DETECTRON2_INSTALL),
+    "transformers": ("transformers", "pip install -r requirements-transformers.txt"),
+    "rfdetr": ("rfdetr", "pip install -r requirements-rfdetr.txt"),
+    "ultralytics": ("ultralytics", "pip install --no-deps -r requirements-ultralytics.txt"),
+}
+
+
+def missing_package(backend: str, model: str) -> str | None:
+    """One line naming the model and the install command when its backend's package is absent."""
+    import importlib.util
+
+    if backend not in OPTIONAL:
+        return None
+    package, install = OPTIONAL[backend]
+    if importlib.util.find_spec(package) is not None:
+        return None
+    return f"model {model} uses the {backend} backend, whose package {package} is not installed: {install}"
 
 # Exports with a fixed input size, run by the CPU runtime (LiteRT): they hold no GPU, and a
 # test size is applied by resampling the image rather than by the model's own resize.
@@ -54,8 +80,14 @@ def build(
     weights: str | Path | None,
     device: str,
     test_size: list[int] | None = None,
+    model: str | None = None,
 ) -> Backend:
     """Build a backend once per job. `weights=None` keeps random weights (tests)."""
+    from segshift.errors import SegshiftError
+
+    missing = missing_package(backend, model or backend)
+    if missing:
+        raise SegshiftError(missing)
     module = importlib.import_module(BACKENDS[backend])
     return module.build(settings=settings, weights=weights, device=device, test_size=test_size)
 
