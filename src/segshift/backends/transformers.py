@@ -103,17 +103,20 @@ def instance_inference(class_logits: torch.Tensor, mask_logits: torch.Tensor, *,
     num_classes = probs.shape[1]
     class_scores, index = probs.flatten().topk(min(top_k, probs.numel()), sorted=False)
     labels, queries = index % num_classes, index // num_classes
-    masks = torch.empty((len(index), *original_size), dtype=torch.bool, device=mask_logits.device)
-    mask_scores = torch.empty(len(index), dtype=torch.float32, device=mask_logits.device)
+    # A query often wins with several classes: its mask is computed once.
+    unique, inverse = torch.unique(queries, return_inverse=True)
+    masks = torch.empty((len(unique), *original_size), dtype=torch.bool, device=mask_logits.device)
+    mask_scores = torch.empty(len(unique), dtype=torch.float32, device=mask_logits.device)
     h1, w1 = content
-    for start in range(0, len(index), CHUNK):
-        chunk = mask_logits[queries[start : start + CHUNK]].float()[None]
+    for start in range(0, len(unique), CHUNK):
+        chunk = mask_logits[unique[start : start + CHUNK]].float()[None]
         chunk = F.interpolate(chunk, size=padded_size, mode="bilinear", align_corners=False)[:, :, :h1, :w1]
         chunk = F.interpolate(chunk, size=original_size, mode="bilinear", align_corners=False)[0]
         binary = chunk > 0
         masks[start : start + CHUNK] = binary
         mask_scores[start : start + CHUNK] = ((chunk.sigmoid().flatten(1) * binary.flatten(1)).sum(1)
                                               / (binary.flatten(1).sum(1) + 1e-6))
+    masks, mask_scores = masks[inverse], mask_scores[inverse]
     scores = class_scores * mask_scores
     order = scores.argsort(descending=True, stable=True)
     return labels[order], scores[order], masks[order]
@@ -143,10 +146,17 @@ class TransformersSegmenter:
             raise SegshiftError(f"{folder} holds a {architecture!r} checkpoint, not Mask2Former or EoMT "
                                 f"(config.json model_type mask2former or eomt); check models.*.weights")
         try:
-            model = classes[architecture].from_pretrained(str(folder))
+            model, info = classes[architecture].from_pretrained(str(folder), output_loading_info=True)
         except (OSError, ValueError, RuntimeError) as e:
             raise SegshiftError(f"{folder} does not load as {classes[architecture].__name__} "
                                 f"({str(e).splitlines()[0][:200]}); check models.*.weights") from None
+        # from_pretrained fills missing weights with random ones and only warns: here that is an error.
+        wrong = sorted(info.get("missing_keys", [])) + sorted(k[0] if isinstance(k, tuple) else k
+                                                               for k in info.get("mismatched_keys", []))
+        if wrong:
+            raise SegshiftError(f"{folder} is not a complete {classes[architecture].__name__} checkpoint: "
+                                f"{len(wrong)} weights are missing or of another shape (e.g. {wrong[0]}); "
+                                f"check models.*.weights")
         self.model = model.eval().to(device)
         self.device = device
         self.architecture = architecture
