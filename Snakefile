@@ -17,6 +17,7 @@ report: "workflow/report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/models.smk"
 include: "rules/infer.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"

@@ -11,6 +11,7 @@ if _SRC not in sys.path:
 from segshift import config as segshift_config
 from segshift import domains as segshift_domains
 from segshift import manifest as segshift_manifest
+from segshift import backends as segshift_backends
 from segshift.backends import FIXED_INPUT
 from segshift.corruptions import NAMES as CORRUPTIONS
 from segshift.datasets import cityscapes as segshift_cityscapes
@@ -218,8 +219,17 @@ def weights_file(wildcards):
     weights = config["models"][wildcards.model]["weights"]
     if "path" in weights:
         return weights["path"]
+    if "hub" in weights:  # a checkpoint folder, fetched once by download_hub_weights
+        return f"resources/weights/{wildcards.model}"
     suffix = Path(weights["url"].split("?")[0]).suffix
     return f"resources/weights/{wildcards.model}{suffix}"
+
+
+HUB_MODELS = [m for m in MODELS if "hub" in config["models"][m]["weights"]]
+
+
+def weights_hub(wildcards):
+    return config["models"][wildcards.model]["weights"]["hub"]
 
 
 def weights_url(wildcards):
@@ -233,13 +243,31 @@ def weights_sha256(wildcards):
 def check_weights():
     for model, entry in config["models"].items():
         path = entry["weights"].get("path")
-        if path and not Path(path).is_file():
+        folder = entry["backend"] == "transformers"  # a checkpoint folder
+        if path and not (Path(path).is_dir() if folder else Path(path).is_file()):
             stop(
-                f"models.{model}.weights.path is {path}, which is not a file; fix the path or give weights.url"
+                f"models.{model}.weights.path is {path}, which is not a {'folder' if folder else 'file'}; "
+                f"fix the path or give weights.{'hub' if folder else 'url'}"
             )
 
 
 check_weights()
+
+
+def check_backends():
+    """A model whose backend's package is not installed stops the run at start-up, with the install line.
+    With --use-conda the jobs' environments, not this one, hold the packages."""
+    from snakemake.settings.types import DeploymentMethod
+
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return
+    for model, entry in config["models"].items():
+        missing = segshift_backends.missing_package(entry["backend"], model)
+        if missing:
+            stop(missing)
+
+
+check_backends()
 
 
 def model_backend(wildcards):

@@ -280,3 +280,20 @@ def test_bootstrap_settings_get_defaults_and_bad_values_are_one_line(tmp_path):
     with pytest.raises(ConfigError) as e:
         segshift_config.validate(config)
     assert "evaluation.bootstrap.confidence" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_new_backends_settings_are_checked():
+    hub = {"hub": {"repo": "facebook/mask2former-swin-tiny-coco-instance", "revision": "0" * 40}}
+    config = copy.deepcopy(MINIMAL)
+    config["models"] = {"m2f": {"backend": "transformers", "weights": hub},
+                        "rf": {"backend": "rfdetr", "weights": {"path": "/rf-detr-seg-medium.pt"}},
+                        "y11": {"backend": "ultralytics", "weights": {"path": "/yolo11n-seg.pt"}}}
+    validated = segshift_config.validate(config)["models"]
+    assert validated["rf"]["size"] == "medium" and validated["y11"]["score_floor"] == 0.001
+    config["models"]["m2f"]["weights"]["hub"]["revision"] = "main"  # a branch moves: a commit is required
+    assert "models.m2f.weights" in error_of(config)
+    config["models"]["m2f"]["weights"] = {**hub, "path": "/ckpt"}
+    assert "give one of url, path or hub" in error_of(config)
+    config["models"]["m2f"]["weights"] = hub
+    config["models"]["rf"]["size"] = "huge"
+    assert "models.rf.size: 'huge' is not allowed; allowed values: nano, small, medium, large, xlarge, 2xlarge" in error_of(config)

@@ -542,6 +542,26 @@ def test_a_models_family_is_no_backend_setting(pipeline, tmp_path):
     assert {j["rule"] for j in jobs} == {"effective_robustness_table", "effective_robustness_figure"}
 
 
+def test_a_hub_checkpoint_is_fetched_once_by_its_own_rule(pipeline, tmp_path):
+    """A transformers model from the hub: one local download job at the pinned revision, which every
+    inference job of that model reads (none of them fetches anything)."""
+    pytest.importorskip("transformers")  # start-up stops a model whose backend's package is missing
+    work, _ = pipeline
+    revision = "0123456789abcdef0123456789abcdef01234567"
+
+    def edit(c):
+        c["models"]["mask2former_swin_t"] = {
+            "backend": "transformers",
+            "weights": {"hub": {"repo": "facebook/mask2former-swin-tiny-coco-instance", "revision": revision}},
+        }
+
+    jobs = dry_run(work, changed(pipeline, tmp_path, edit))
+    downloads = [j for j in jobs if j["rule"] == "download_hub_weights"]
+    assert [j["wildcards"] for j in downloads] == [{"model": "mask2former_swin_t"}]
+    infer = [j for j in jobs if j["rule"] == "infer"]
+    assert infer and all(j["wildcards"]["model"] == "mask2former_swin_t" for j in infer)
+
+
 def test_a_lost_shard_plans_only_that_shard_and_its_downstream(pipeline, tmp_path):
     """As after an interrupted run: a shard and what is downstream of it are missing."""
     work, config = pipeline

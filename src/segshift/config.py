@@ -89,7 +89,7 @@ def _describe(error: ValidationError) -> str:
         reasons = sorted({_describe(e).split(": ", 1)[-1] for e in error.context})
         return f"{where}: {error.instance!r} fits none of the allowed forms ({'; '.join(reasons)})"
     if error.validator == "not":
-        return f"{where}: give either url or path, not both"
+        return f"{where}: give one of url, path or hub, not several"
     return f"{where}: {error.message}"
 
 
