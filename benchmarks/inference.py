@@ -254,6 +254,19 @@ def split_times(name: str, backend, settings, weights, device, repeats: int) -> 
             forward, preds = timed(lambda: p.inference(im))
             paste, (r,) = timed(lambda: p.postprocess(preds, im, [bgr]))
             binary = r.masks.data[:100] > 0.5 if r.masks is not None else torch.zeros((0, *frame.shape[:2]), dtype=torch.bool)
+        elif backend == "torchvision":  # the network, then GeneralizedRCNNTransform.postprocess (the paste)
+            tv = model.model
+            image = model.preprocess(frame).to(device)
+
+            def network():
+                batch, _ = tv.transform([image])
+                features = tv.backbone(batch.tensors)
+                proposals, _ = tv.rpn(batch, features)
+                return tv.roi_heads(features, proposals, batch.image_sizes)[0], batch.image_sizes
+
+            forward, (detections, sizes) = timed(network)
+            paste, (out,) = timed(lambda: tv.transform.postprocess([dict(d) for d in detections], sizes, [frame.shape[:2]]))
+            binary = out["masks"][:100, 0] > 0.5
         else:  # detectron2: the network without detector_postprocess, then the paste it does
             from detectron2.modeling.postprocessing import detector_postprocess
 

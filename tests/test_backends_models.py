@@ -7,6 +7,8 @@ them all, so CI runs every one)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -277,3 +279,46 @@ def test_ultralytics_rejects_a_detection_checkpoint(tmp_path):
     weights = random_yolo(tmp_path / "yolo11n.pt", cfg="yolo11n.yaml")
     with pytest.raises(SegshiftError, match=r"yolo11n.pt is an Ultralytics detect checkpoint, not a segmentation one"):
         backends.build("ultralytics", settings={}, weights=weights, device="cpu")
+
+
+# Checkpoint folders and hub downloads --------------------------------------------------------------
+
+
+def test_a_checkpoint_folder_is_checked_by_the_hash_of_its_listing(tmp_path):
+    from segshift import weights
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"\0" * 10)
+    pinned = weights.folder_sha256(folder)
+    assert weights.verify(folder, pinned, "m2f") == pinned
+    (folder / "model.safetensors").write_bytes(b"\1" * 10)  # one file changed: the folder's hash changes
+    with pytest.raises(SegshiftError, match=r"checkpoint folder .*ckpt has sha256 [0-9a-f]{64} .*expected .*; delete"):
+        weights.verify(folder, pinned, "m2f")
+
+
+def test_a_hub_download_lands_whole_with_its_hashes_or_not_at_all(tmp_path, monkeypatch):
+    hub = pytest.importorskip("huggingface_hub")
+    from segshift import weights
+
+    calls = []
+
+    def snapshot_download(repo_id, revision, local_dir, allow_patterns):  # the files a revision holds
+        calls.append((repo_id, revision, allow_patterns))
+        (Path(local_dir) / "config.json").write_text('{"model_type": "eomt"}')
+        (Path(local_dir) / "model.safetensors").write_bytes(b"weights")
+        (Path(local_dir) / ".cache").mkdir()
+        return local_dir
+
+    monkeypatch.setattr(hub, "snapshot_download", snapshot_download)
+    destination = tmp_path / "resources/weights/eomt_l_640"
+    actual = weights.download_hub("tue-mps/coco_instance_eomt_large_640", "a" * 40, destination, None, "eomt_l_640")
+    assert calls == [("tue-mps/coco_instance_eomt_large_640", "a" * 40, weights.HUB_FILES)]
+    assert sorted(p.name for p in destination.iterdir()) == ["SHA256SUMS", "config.json", "model.safetensors"]
+    assert weights.verify(destination, None, "eomt_l_640") == actual  # checked against the recorded hash
+    assert (tmp_path / "resources/weights/eomt_l_640.sha256").read_text().strip() == actual
+    other = tmp_path / "resources/weights/other"
+    with pytest.raises(SegshiftError, match=r"has sha256 [0-9a-f]{64} \(of its SHA256SUMS\), expected 00000000"):
+        weights.download_hub("tue-mps/coco_instance_eomt_large_640", "a" * 40, other, "0" * 8, "other")
+    assert not other.exists() and not list(other.parent.glob(".other*"))  # nothing partial left
