@@ -8,7 +8,7 @@ on CUDA, img/s each (detections checked equal as in benchmarks/inference.py); th
 2048x1024 frame's time split (forward, mask pasting, RLE encoding). Where CUDA is absent the
 comparison is skipped with one line and the rest runs on the CPU, so the script is known to work.
 
-    python benchmarks/device_check.py [--device cpu] [--images 8] [--budget 420]
+    python benchmarks/device_check.py [--device cpu] [--images 8] [--repeats 3] [--budget 420] [backend ...]
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def check(name: str, args, tmp: Path) -> None:
         same = f"DIFFERENT from the library's loop: {e}"
     print(f"  {args.images} COCO images on {args.device}: library loop {args.images / ref_s:.2f} img/s, segshift job "
           f"{args.images / our_s:.2f} img/s ({ref_s / our_s:.2f}x); {same}", flush=True)
-    print(f"  {bench.split_times(name, backend, settings, weights, args.device, 3)}", flush=True)
+    print(f"  {bench.split_times(name, backend, settings, weights, args.device, args.repeats)}", flush=True)
 
 
 def main() -> None:
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3, help="timings of the 2048x1024 split, median of")
     parser.add_argument("--full", action="store_true", help="Mask2Former Swin-T and EoMT-L shapes (GPU)")
     parser.add_argument("--budget", type=float, default=420, help="seconds; backends not started by then are skipped")
     parser.add_argument("backends", nargs="*", default=list(PACKAGES))

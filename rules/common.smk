@@ -254,20 +254,18 @@ def check_weights():
 check_weights()
 
 
-def check_backends():
-    """A model whose backend's package is not installed stops the run at start-up, with the install line.
-    With --use-conda the jobs' environments, not this one, hold the packages."""
+def backend_package(wildcards):
+    """No input; stops DAG building, before any job, when the model's backend package is not installed
+    (one line with the install command). A dry run only plans, and with --use-conda the jobs'
+    environments, not this one, hold the packages: neither is stopped."""
     from snakemake.settings.types import DeploymentMethod
 
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-        return
-    for model, entry in config["models"].items():
-        missing = segshift_backends.missing_package(entry["backend"], model)
-        if missing:
-            stop(missing)
-
-
-check_backends()
+    if workflow.dryrun or DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return []
+    missing = segshift_backends.missing_package(model_backend(wildcards), wildcards.model)
+    if missing:
+        stop(missing)
+    return []
 
 
 def model_backend(wildcards):

@@ -6,6 +6,7 @@ rule infer:
         manifest=domain_manifest,
         weights=weights_file,
         corrupted=corrupted_shard,
+        package=backend_package,
     output:
         "results/predictions/{domain}/{model}/shard-{shard}-of-{num_shards}.parquet",
     log:

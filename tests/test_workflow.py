@@ -562,6 +562,27 @@ def test_a_hub_checkpoint_is_fetched_once_by_its_own_rule(pipeline, tmp_path):
     assert infer and all(j["wildcards"]["model"] == "mask2former_swin_t" for j in infer)
 
 
+def test_a_missing_backend_package_stops_before_any_job(shared_data, tmp_path):
+    """rfdetr hidden from the run (a sitecustomize that marks it absent): asking for one of its shards
+    stops DAG building with one line naming the model and the install command; no job runs."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['rfdetr'] = None  # import and find_spec: absent\n")
+    config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
+    config["models"]["rfdetr_seg_n"] = {"backend": "rfdetr", "size": "nano",
+                                        "weights": {"path": str(shared_data / "weights/yolov8n-seg_int8.tflite")}}
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = snakemake(work, "--cores", "1", "results/predictions/coco_val2017/rfdetr_seg_n/shard-00000-of-00002.parquet",
+                     configfile=write_config(tmp_path / "c.yaml", config),
+                     env={"PYTHONPATH": os.pathsep.join([str(hide), os.environ.get("PYTHONPATH", "")])})
+    assert proc.returncode != 0
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("segshift:")]
+    assert lines == ["segshift: model rfdetr_seg_n uses the rfdetr backend, whose package rfdetr is not installed: "
+                     "pip install -r requirements-rfdetr.txt"]
+    assert not (work / "resources").exists() and not (work / "results").exists()
+
+
 def test_a_lost_shard_plans_only_that_shard_and_its_downstream(pipeline, tmp_path):
     """As after an interrupted run: a shard and what is downstream of it are missing."""
     work, config = pipeline
