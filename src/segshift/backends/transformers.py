@@ -139,6 +139,7 @@ class TransformersSegmenter:
     def __init__(self, weights, device: str, test_size: list[int] | None):
         import transformers
 
+        transformers.utils.logging.disable_progress_bar()  # a bar per checkpoint load would fill the job's log
         folder = Path(weights)
         architecture = read_checkpoint_config(folder).get("model_type")
         classes = model_classes()
