@@ -260,9 +260,11 @@ def backend_package(wildcards):
     environments, not this one, hold the packages: neither is stopped."""
     from snakemake.settings.types import DeploymentMethod
 
-    if workflow.dryrun or DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    conda = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    if workflow.dryrun or conda:
         return []
-    missing = segshift_backends.missing_package(model_backend(wildcards), wildcards.model)
+    backend = model_backend(wildcards)
+    missing = segshift_backends.missing_package(backend, wildcards.model)
     if missing:
         stop(missing)
     return []
