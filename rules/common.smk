@@ -260,8 +260,8 @@ def backend_package(wildcards):
     environments, not this one, hold the packages: neither is stopped."""
     from snakemake.settings.types import DeploymentMethod
 
-    conda = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    if workflow.dryrun or conda:
+    in_conda_envs = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    if workflow.dryrun or in_conda_envs:
         return []
     backend = model_backend(wildcards)
     missing = segshift_backends.missing_package(backend, wildcards.model)
