@@ -260,7 +260,9 @@ def backend_package(wildcards):
     environments, not this one, hold the packages: neither is stopped."""
     from snakemake.settings.types import DeploymentMethod
 
-    in_conda_envs = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    in_conda_envs = (
+        DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    )
     if workflow.dryrun or in_conda_envs:
         return []
     backend = model_backend(wildcards)
