@@ -220,6 +220,8 @@ def split_times(name: str, backend, settings, weights, device, repeats: int) -> 
     from segshift import backends, masks
 
     frame = read_rgb(DATA / "cityscapes_fullres/leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png")
+    if backend in ("detectron2", "torchvision"):  # random weights: no score floor, so that 100 detections remain
+        settings = {**settings, "score_floor": 0.0}
     model = backends.build(backend, settings=settings, weights=weights, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
@@ -248,6 +250,7 @@ def split_times(name: str, backend, settings, weights, device, repeats: int) -> 
             binary = r["masks"][:100, 0]
         elif backend == "ultralytics":
             p = model.predictor
+            p.args.max_det = 100  # the split is of 100 detections (validation keeps up to 300)
             bgr = model.preprocess(frame)
             p.batch = ([""], [bgr], [""])
             im = p.preprocess([bgr])
