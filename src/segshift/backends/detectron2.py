@@ -151,7 +151,11 @@ class Detectron2LazyModel(_Detectron2Outputs):
         cfg = load_lazy_config(config)
         if score_floor is not None:  # tests with random weights; the pipeline keeps the model's own floor
             _set_test_score(cfg.model.roi_heads, score_floor)
-        model = instantiate(cfg.model)
+        try:
+            model = instantiate(cfg.model)
+        except ImportError as e:  # ViTDet's and MViTv2's backbones import timm, which detectron2 does not install
+            raise SegshiftError(f"detectron2 LazyConfig {config} needs the package {e.name}, which is not installed: "
+                                f"pip install {e.name}") from None
         num_classes = getattr(model.roi_heads, "num_classes", None)
         if num_classes != len(CONTIGUOUS_TO_COCO_ID):
             raise SegshiftError(f"detectron2 config {config} has {num_classes} classes, not COCO's 80")
