@@ -10,8 +10,8 @@ instance evaluation), not `post_process_instance_segmentation`, whose display de
   interpolation, normalised, zero-padded at the bottom and right to a multiple of 32
   (detectron2's test transform and `ImageList`);
 - EoMT: the longer side resized to the model's input size (640, 1280) with bilinear
-  interpolation, zero-padded to a square before normalisation (EoMT's
-  `resize_and_pad_imgs_instance_panoptic`);
+  interpolation, zero-padded at the bottom and right to the square before normalisation, as
+  transformers' `EomtImageProcessor` (with `do_pad`) lays it out;
 - both: the top 100 (query, class) pairs by class probability over all queries; mask logits
   upsampled bilinearly to the padded input, cropped to the resized image, resized to the
   original image and binarised at 0; score = class probability x the mean mask probability
