@@ -216,12 +216,19 @@ def test_transformers_rejects_a_checkpoint_of_another_architecture(tmp_path):
 # RF-DETR-Seg ------------------------------------------------------------------------------------------
 
 
-def test_rfdetr_equals_its_own_predict_with_threshold_0(rgb_images, tmp_path):
+@pytest.fixture(scope="module")
+def rfdetr_nano(tmp_path_factory):
+    """A random RF-DETR-Seg Nano checkpoint as rfdetr saves one ({"model": state dict})."""
     pytest.importorskip("rfdetr")
     torch.manual_seed(0)
     model = backends.build("rfdetr", settings={"size": "nano"}, weights=None, device="cpu")
-    torch.save({"model": model.model.state_dict()}, tmp_path / "nano.pt")
-    model = backends.build("rfdetr", settings={"size": "nano"}, weights=tmp_path / "nano.pt", device="cpu")
+    path = tmp_path_factory.mktemp("rfdetr") / "nano.pt"
+    torch.save({"model": model.model.state_dict()}, path)
+    return path
+
+
+def test_rfdetr_equals_its_own_predict_with_threshold_0(rgb_images, rfdetr_nano):
+    model = backends.build("rfdetr", settings={"size": "nano"}, weights=rfdetr_nano, device="cpu")
     ours = predict_each(model, rgb_images)
     for out, image in zip(ours, rgb_images):
         reference = model.wrapper.predict(image, threshold=0.0)
@@ -230,13 +237,9 @@ def test_rfdetr_equals_its_own_predict_with_threshold_0(rgb_images, tmp_path):
         assert_same(out, reference.class_id[coco], reference.confidence[coco], reference.xyxy[coco], reference.mask[coco])
 
 
-def test_rfdetr_rejects_a_checkpoint_of_another_size(tmp_path):
-    pytest.importorskip("rfdetr")
-    torch.manual_seed(0)
-    nano = backends.build("rfdetr", settings={"size": "nano"}, weights=None, device="cpu")
-    torch.save({"model": nano.model.state_dict()}, tmp_path / "nano.pt")
+def test_rfdetr_rejects_a_checkpoint_of_another_size(rfdetr_nano, tmp_path):
     with pytest.raises(SegshiftError, match=r"nano.pt is not an RF-DETR-Seg small checkpoint \("):
-        backends.build("rfdetr", settings={"size": "small"}, weights=tmp_path / "nano.pt", device="cpu")
+        backends.build("rfdetr", settings={"size": "small"}, weights=rfdetr_nano, device="cpu")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SegshiftError, match=r"junk.pt is not an rfdetr checkpoint"):
         backends.build("rfdetr", settings={"size": "nano"}, weights=tmp_path / "junk.pt", device="cpu")
