@@ -3,7 +3,7 @@
 #   bash benchmarks/device_check.sh            # on the GPU machine, from the repository root
 #   bash benchmarks/device_check.sh --device cpu --images 2 --budget 600   # the same, CPU only (here)
 # Installs what it needs into a venv of its own (PyPI only: torch's CUDA wheels, the main and the
-# optional requirements; no hub download: every model has random weights), unless the active
+# optional requirements (the random models are made by the tests' helpers, hence pytest); no hub download: every model has random weights), unless the active
 # Python already has them, then runs benchmarks/device_check.py: CUDA vs CPU predictions and img/s
 # against each library's loop for every torch backend. detectron2 runs where it is installed with
 # CUDA (its build takes longer than this check may). Meant to finish within 8 minutes.
@@ -15,7 +15,7 @@ started=$SECONDS
 have_all() {
     python - <<'PY' 2>/dev/null
 import importlib.util, sys
-need = ["torch", "torchvision", "pandas", "pyarrow", "pycocotools", "cv2", "transformers", "rfdetr", "ultralytics"]
+need = ["torch", "torchvision", "pandas", "pyarrow", "pycocotools", "cv2", "pytest", "transformers", "rfdetr", "ultralytics"]
 sys.exit(0 if all(importlib.util.find_spec(n) for n in need) else 1)
 PY
 }
@@ -27,7 +27,7 @@ if ! command -v python >/dev/null || ! have_all; then
     "$py" -m venv "$venv"
     . "$venv/bin/activate"
     pip install --quiet --upgrade pip
-    pip install --quiet -r requirements.txt -r requirements-transformers.txt -r requirements-rfdetr.txt
+    pip install --quiet -r requirements-dev.txt -r requirements-transformers.txt -r requirements-rfdetr.txt
     pip install --quiet --no-deps -r requirements-nodeps.txt -r requirements-ultralytics.txt
     echo "install: $((SECONDS - started)) s"
 fi
