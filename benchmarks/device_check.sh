@@ -2,11 +2,12 @@
 # The device check, ready to run on a CUDA machine (README, "Models"; issue "The model axis"):
 #   bash benchmarks/device_check.sh            # on the GPU machine, from the repository root
 #   bash benchmarks/device_check.sh --device cpu --images 2 --budget 600   # the same, CPU only (here)
-# Installs what it needs into a venv of its own (PyPI only: torch's CUDA wheels, the main and the
-# optional requirements (the random models are made by the tests' helpers, hence pytest); no hub download: every model has random weights), unless the active
-# Python already has them, then runs benchmarks/device_check.py: CUDA vs CPU predictions and img/s
-# against each library's loop for every torch backend. detectron2 runs where it is installed with
-# CUDA (its build takes longer than this check may). Meant to finish within 8 minutes.
+# Installs what it needs into a venv of its own (PyPI only: torch's CUDA wheels, the test install
+# and the optional requirements; the random models come from the tests' helpers, hence pytest; no
+# hub download: every model has random weights), unless the active Python already has them, then
+# runs benchmarks/device_check.py: CUDA vs CPU predictions and img/s against each library's loop
+# for every torch backend. detectron2 runs where it is installed with CUDA (its build takes longer
+# than this check may). Meant to finish within 8 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SEGSHIFT_SHARED_DATA="${SEGSHIFT_SHARED_DATA:-$(cd .. && pwd -P)/shared/data}"
