@@ -7,6 +7,7 @@ them all, so CI runs every one)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,22 @@ def test_ultralytics_rejects_a_detection_checkpoint(tmp_path):
     weights = random_yolo(tmp_path / "yolo11n.pt", cfg="yolo11n.yaml")
     with pytest.raises(SegshiftError, match=r"yolo11n.pt is an Ultralytics detect checkpoint, not a segmentation one"):
         backends.build("ultralytics", settings={}, weights=weights, device="cpu")
+
+
+def test_ultralytics_leaves_image_decoding_and_the_environment_alone(tmp_path):
+    """Importing ultralytics swaps PIL.Image.open for one that pip-installs a HEIF plugin on the
+    first unreadable file; after the backend is built, an unreadable image is PIL's own error."""
+    pytest.importorskip("ultralytics")
+    import PIL.Image
+
+    from segshift.images import read_image
+
+    backends.build("ultralytics", settings={}, weights=random_yolo(tmp_path / "yolo11n-seg.pt"), device="cpu")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(PIL.UnidentifiedImageError):
+        read_image(bad, 4, 4)
+    assert os.environ["YOLO_AUTOINSTALL"] == "false"
 
 
 # Checkpoint folders and hub downloads --------------------------------------------------------------

@@ -10,11 +10,13 @@ decoded images and encodes the masks.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from segshift import images as image_utils
 from segshift import masks as mask_utils
@@ -48,8 +50,15 @@ class UltralyticsSegmenter:
     name = "ultralytics"
 
     def __init__(self, weights, device: str, test_size, score_floor: float, iou_threshold: float):
+        # Ultralytics pip-installs what it misses at run time unless told not to, and on import
+        # replaces PIL.Image.open process-wide (a HEIF plugin fetched on the first unreadable
+        # file); segshift decodes its own images, so neither is wanted.
+        os.environ["YOLO_AUTOINSTALL"] = "false"
         import ultralytics
+        import ultralytics.utils.patches as patches
         from ultralytics import YOLO
+
+        Image.open = patches._image_open
 
         weights = Path(weights)
         if weights.suffix.lower() != ".pt":
