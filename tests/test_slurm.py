@@ -75,6 +75,7 @@ def test_test_config_on_slurm_survives_a_cancelled_job_and_equals_the_local_run(
     small["evaluation"]["diagnostics_domains"] = list(small["domains"])
     small["report"].update(qualitative_domains=list(small["domains"]), domain_pairs=[list(small["domains"])], model_pairs=[])
     del small["corruption_suites"]
+    del small["report"]["shift_pairs"]  # they name the corruptions
     config = write_config(tmp_path / "slurm.yaml", small)
     before = {r[0] for r in squeue()}
     log = work / "snakemake.log"
