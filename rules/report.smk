@@ -2,47 +2,40 @@
 # Display settings are parameters of these rules only: changing one redraws, nothing more.
 
 
-rule per_class_ap_figure:
+# One job draws a model's three figures of a domain pair: they read the same metric files, and
+# a job's start-up (imports, matplotlib) costs more than drawing one of them.
+rule transfer_figures:
     input:
         same_ruler=same_ruler_files,
         cityscapes=cityscapes_files,
+        ground_truth=figure_ground_truths,
     output:
-        png=report(
+        per_class_ap=report(
             "results/figures/{model}/{domain}_vs_{other_domain}/per_class_ap.png",
             caption="../workflow/report/per_class_ap.rst",
             category="Transfer",
             subcategory=model_label,
             labels=figure_labels("per-class AP"),
         ),
-        pdf="results/figures/{model}/{domain}_vs_{other_domain}/per_class_ap.pdf",
-    log:
-        "logs/figures/{model}/{domain}_vs_{other_domain}/per_class_ap.log",
-    conda:
-        "../envs/report.yaml"
-    params:
-        labels=figure_model_labels,
-        domains=figure_domain_labels,
-        colors=figure_domain_colors,
-        rider_policies=RIDER_POLICIES,
-    script:
-        "../workflow/scripts/figures.py"
-
-
-rule ap_by_size_figure:
-    input:
-        same_ruler=same_ruler_files,
-        ground_truth=figure_ground_truths,
-    output:
-        png=report(
+        per_class_ap_pdf="results/figures/{model}/{domain}_vs_{other_domain}/per_class_ap.pdf",
+        ap_by_size=report(
             "results/figures/{model}/{domain}_vs_{other_domain}/ap_by_size.png",
             caption="../workflow/report/ap_by_size.rst",
             category="Transfer",
             subcategory=model_label,
             labels=figure_labels("AP by object size"),
         ),
-        pdf="results/figures/{model}/{domain}_vs_{other_domain}/ap_by_size.pdf",
+        ap_by_size_pdf="results/figures/{model}/{domain}_vs_{other_domain}/ap_by_size.pdf",
+        pr_curves=report(
+            "results/figures/{model}/{domain}_vs_{other_domain}/pr_curves.png",
+            caption="../workflow/report/pr_curves.rst",
+            category="Transfer",
+            subcategory=model_label,
+            labels=figure_labels("precision-recall curves"),
+        ),
+        pr_curves_pdf="results/figures/{model}/{domain}_vs_{other_domain}/pr_curves.pdf",
     log:
-        "logs/figures/{model}/{domain}_vs_{other_domain}/ap_by_size.log",
+        "logs/figures/{model}/{domain}_vs_{other_domain}/transfer.log",
     conda:
         "../envs/report.yaml"
     params:
@@ -50,30 +43,7 @@ rule ap_by_size_figure:
         domains=figure_domain_labels,
         colors=figure_domain_colors,
         kinds=figure_kinds,
-    script:
-        "../workflow/scripts/figures.py"
-
-
-rule pr_curves_figure:
-    input:
-        same_ruler=same_ruler_files,
-    output:
-        png=report(
-            "results/figures/{model}/{domain}_vs_{other_domain}/pr_curves.png",
-            caption="../workflow/report/pr_curves.rst",
-            category="Transfer",
-            subcategory=model_label,
-            labels=figure_labels("precision-recall curves"),
-        ),
-        pdf="results/figures/{model}/{domain}_vs_{other_domain}/pr_curves.pdf",
-    log:
-        "logs/figures/{model}/{domain}_vs_{other_domain}/pr_curves.log",
-    conda:
-        "../envs/report.yaml"
-    params:
-        labels=figure_model_labels,
-        domains=figure_domain_labels,
-        colors=figure_domain_colors,
+        rider_policies=RIDER_POLICIES,
     script:
         "../workflow/scripts/figures.py"
 

@@ -1,4 +1,5 @@
-"""One figure (PNG and PDF) from metric files; which one is the rule's name."""
+"""A rule's figure (PNG and PDF) from metric files, or a model's three transfer figures; the rule's
+name says which."""
 
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from segshift.io import read_json
 
 def main(snakemake):
     inputs, params, w = snakemake.input, snakemake.params, snakemake.wildcards
-    stem = Path(snakemake.output.png).with_suffix("")
+    stem = Path(snakemake.output[0]).with_suffix("")  # the PNG; its PDF beside it
     name = snakemake.rule
     if name == "corruption_figure":
         fig = figures.suite_figure(params.labels, w.suite, params.suites[w.suite], [read_json(f) for f in inputs])
@@ -36,22 +37,26 @@ def main(snakemake):
         cityscapes = {m: read_json(f) for m, f in zip(params.labels, inputs.cityscapes)}
         fig = figures.model_pair(params.labels, same_ruler, cityscapes, params.models, params.domains)
     else:
-        label = params.labels[w.model]
-        pair = same_ruler[w.model]
-        if name == "per_class_ap_figure":
-            cityscapes = {p: read_json(f) for p, f in zip(params.rider_policies, inputs.cityscapes)}
-            fig = figures.per_class_ap(label, pair, cityscapes, params.domains, params.colors)
-        elif name == "ap_by_size_figure":
-            classes = figures.class_ids(figures.shared_classes(*pair.values()))
-            shares = {}
-            for d, f, kind in zip(domains, inputs.ground_truth, params.kinds):
-                gt = read_json(f)
-                shares[d] = {how: figures.size_shares(gt, kind, classes, relative=how == "relative")
-                             for how in ("absolute", "relative")}
-            fig = figures.ap_by_size(label, pair, shares, params.domains, params.colors)
-        else:
-            fig = figures.pr_curves(label, pair, params.domains, params.colors)
+        transfer_figures(inputs, params, w, domains, same_ruler[w.model], snakemake.output)
+        return
     figures.save(fig, stem)
+
+
+def transfer_figures(inputs, params, w, domains, pair, output):
+    """One model's per-class AP, AP by object size and precision-recall curves on a domain pair."""
+    label = params.labels[w.model]
+    cityscapes = {p: read_json(f) for p, f in zip(params.rider_policies, inputs.cityscapes)}
+    figures.save(figures.per_class_ap(label, pair, cityscapes, params.domains, params.colors),
+                 Path(output.per_class_ap).with_suffix(""))
+    classes = figures.class_ids(figures.shared_classes(*pair.values()))
+    shares = {}
+    for d, f, kind in zip(domains, inputs.ground_truth, params.kinds):
+        gt = read_json(f)
+        shares[d] = {how: figures.size_shares(gt, kind, classes, relative=how == "relative")
+                     for how in ("absolute", "relative")}
+    figures.save(figures.ap_by_size(label, pair, shares, params.domains, params.colors),
+                 Path(output.ap_by_size).with_suffix(""))
+    figures.save(figures.pr_curves(label, pair, params.domains, params.colors), Path(output.pr_curves).with_suffix(""))
 
 
 def across_models_figure(name, inputs, params):
