@@ -12,7 +12,6 @@ from segshift import config as segshift_config
 from segshift import domains as segshift_domains
 from segshift import manifest as segshift_manifest
 from segshift import backends as segshift_backends
-from segshift.backends import FIXED_INPUT
 from segshift.corruptions import NAMES as CORRUPTIONS
 from segshift.datasets import cityscapes as segshift_cityscapes
 from segshift.errors import SegshiftError
@@ -216,16 +215,58 @@ def corrupted_shards(wildcards):
 
 
 def weights_file(wildcards):
-    weights = config["models"][wildcards.model]["weights"]
+    """A list: empty for a python model without weights."""
+    weights = config["models"][wildcards.model].get("weights")
+    if not weights:
+        return []
     if "path" in weights:
-        return weights["path"]
+        return [weights["path"]]
     if "hub" in weights:  # a checkpoint folder, fetched once by download_hub_weights
-        return f"resources/weights/{wildcards.model}"
+        return [f"resources/weights/{wildcards.model}"]
     suffix = Path(weights["url"].split("?")[0]).suffix
-    return f"resources/weights/{wildcards.model}{suffix}"
+    return [f"resources/weights/{wildcards.model}{suffix}"]
 
 
-HUB_MODELS = [m for m in MODELS if "hub" in config["models"][m]["weights"]]
+HUB_MODELS = [m for m in MODELS if "hub" in config["models"][m].get("weights", {})]
+# Predictions made elsewhere, imported from their files; every other model is run by infer.
+RESULTS_MODELS = [m for m in MODELS if config["models"][m]["backend"] == "results_json"]
+RUN_MODELS = [m for m in MODELS if m not in RESULTS_MODELS]
+
+
+def covers(model, domain):
+    return segshift_config.covers(config, model, domain)
+
+
+def model_domains(model):
+    return [d for d in DOMAINS if covers(model, d)]
+
+
+def domain_models(domain):
+    return [m for m in MODELS if covers(m, domain)]
+
+
+def check_results_files():
+    for model in RESULTS_MODELS:
+        for domain, path in config["models"][model]["results"].items():
+            if not Path(path).is_file():
+                stop(f"models.{model}.results.{domain} is {path}, which is not a file; fix the path")
+
+
+check_results_files()
+
+_RESULTS_SHA256 = {}  # (path, size, mtime) -> sha256: each file hashed once per DAG build
+
+
+def results_sha256(wildcards):
+    """The results file's hash: a param, so that its content, not its time stamp, decides reruns."""
+    path = Path(config["models"][wildcards.model]["results"][wildcards.domain])
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _RESULTS_SHA256:
+        from segshift.io import sha256_file
+
+        _RESULTS_SHA256[key] = sha256_file(path)
+    return _RESULTS_SHA256[key]
 
 
 def weights_hub(wildcards):
@@ -242,7 +283,7 @@ def weights_sha256(wildcards):
 
 def check_weights():
     for model, entry in config["models"].items():
-        path = entry["weights"].get("path")
+        path = entry.get("weights", {}).get("path")
         folder = entry["backend"] == "transformers"  # a checkpoint folder
         if path and not (Path(path).is_dir() if folder else Path(path).is_file()):
             stop(
@@ -291,8 +332,9 @@ def domain_test_size(wildcards):
 
 
 def model_gpus(wildcards):
-    """GPUs an inference job holds: none for the CPU-only LiteRT runtime."""
-    return 0 if model_backend(wildcards) in FIXED_INPUT else 1
+    """GPUs an inference job holds: none for the CPU-only LiteRT runtime, nor for a python model
+    with gpu: false."""
+    return int(segshift_backends.uses_gpu(model_backend(wildcards), model_settings(wildcards)))
 
 
 # Shards ------------------------------------------------------------------------------------
@@ -391,19 +433,28 @@ def protocol_files(domain, model):
     return files
 
 
+def covered(pattern, domains, models, **wildcards):
+    """expand() over domains x models, leaving out a model's domains without predictions."""
+    return [
+        f
+        for d in domains
+        for m in models
+        if covers(m, d)
+        for f in expand(pattern, domain=d, model=m, **wildcards)
+    ]
+
+
 def coco_metric_files(wildcards):
-    return expand(
-        "results/metrics/{domain}/{model}/coco.json",
-        domain=domains_of_kind("coco"),
-        model=MODELS,
+    return covered(
+        "results/metrics/{domain}/{model}/coco.json", domains_of_kind("coco"), MODELS
     )
 
 
 def cityscapes_metric_files(wildcards):
-    return expand(
+    return covered(
         "results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
-        domain=domains_of_kind("cityscapes"),
-        model=MODELS,
+        domains_of_kind("cityscapes"),
+        MODELS,
         rider_policy=RIDER_POLICIES,
     )
 
@@ -414,22 +465,22 @@ GAP_TARGETS = [d for d in TARGETS if not config["domains"][d]["corruption"]]
 
 
 def gap_metric_files(wildcards):
-    return expand(
+    return covered(
         "results/metrics/{domain}/{model}/same_ruler.json",
-        domain=[SOURCE] + GAP_TARGETS,
-        model=MODELS,
+        [SOURCE] + GAP_TARGETS,
+        MODELS,
     )
 
 
 def all_metric_files(wildcards):
-    return [f for d in DOMAINS for m in MODELS for f in protocol_files(d, m)]
+    return [f for d in DOMAINS for m in domain_models(d) for f in protocol_files(d, m)]
 
 
 def suite_metric_files(wildcards):
     """Of every suite (the robustness table), or of the figure's suite."""
     chosen = [wildcards.suite] if "suite" in wildcards.keys() else list(SUITES)
     domains = [d for s in chosen for d in [SUITES[s]["domain"], *SUITES[s]["members"]]]
-    return [f for d in dict.fromkeys(domains) for m in MODELS for f in protocol_files(d, m)]
+    return [f for d in dict.fromkeys(domains) for m in domain_models(d) for f in protocol_files(d, m)]
 
 
 # The source is always diagnosed: the Boundary AP gaps are taken to it.
@@ -438,11 +489,12 @@ DIAGNOSTICS_DOMAINS = list(dict.fromkeys([SOURCE, *(config["evaluation"]["diagno
 
 def diagnostics_files(wildcards, domains=None):
     """Of every (model, diagnosed domain), models first."""
-    return expand(
-        "results/metrics/{domain}/{model}/diagnostics.json",
-        model=MODELS,
-        domain=[d for d in domains or DOMAINS if d in DIAGNOSTICS_DOMAINS],
-    )
+    return [
+        f"results/metrics/{domain}/{model}/diagnostics.json"
+        for model in MODELS
+        for domain in domains or DOMAINS
+        if domain in DIAGNOSTICS_DOMAINS and covers(model, domain)
+    ]
 
 
 def diagnostics_same_ruler_files(wildcards, domains=None):
@@ -463,9 +515,7 @@ def figure_diagnostics_same_ruler_files(wildcards):
 
 def confusion_files(wildcards):
     domains = [wildcards.domain] if "domain" in wildcards.keys() else DIAGNOSTICS_DOMAINS
-    return expand(
-        "results/metrics/{domain}/{model}/confusion.json", domain=domains, model=MODELS
-    )
+    return covered("results/metrics/{domain}/{model}/confusion.json", domains, MODELS)
 
 
 DIAGNOSTIC_TABLES = ["errors", "boundary_ap", "calibration", "confusions"]
@@ -579,6 +629,7 @@ def same_ruler_files(wildcards):
         f"results/metrics/{domain}/{model}/same_ruler.json"
         for model in figure_models(wildcards)
         for domain in figure_domains(wildcards)
+        if covers(model, domain)
     ]
 
 
@@ -646,7 +697,9 @@ def qualitative_title(wildcards):
 
 
 def all_model_shards(wildcards):
-    return [f for model in MODELS for f in shard_files(wildcards.domain, model)]
+    return [
+        f for model in domain_models(wildcards.domain) for f in shard_files(wildcards.domain, model)
+    ]
 
 
 def qualitative_image_ids(wildcards):
@@ -658,9 +711,10 @@ def figure_files():
         "results/figures/qualitative/{domain}.png", domain=QUALITATIVE_DOMAINS
     )
     for a, b in DOMAIN_PAIRS:
+        both = [m for m in MODELS if covers(m, a) and covers(m, b)]
         files += expand(
             "results/figures/{model}/{domain}_vs_{other_domain}/{figure}.png",
-            model=MODELS,
+            model=both,
             domain=a,
             other_domain=b,
             figure=MODEL_FIGURES,
@@ -668,6 +722,7 @@ def figure_files():
         files += [
             f"results/figures/model_pairs/{m}_vs_{o}/{a}_vs_{b}.png"
             for m, o in config["report"]["model_pairs"]
+            if m in both and o in both
         ]
     if GAP_TARGETS:
         files.append("results/figures/transfer_gap.png")
@@ -685,13 +740,16 @@ def model_outputs(model):
     """Everything of one model that needs no other model (an input function)."""
 
     def files(wildcards):
-        out = [f for d in DOMAINS for f in protocol_files(d, model)]
+        out = [f for d in model_domains(model) for f in protocol_files(d, model)]
         out += [
             f"results/metrics/{d}/{model}/{name}.json"
             for d in DIAGNOSTICS_DOMAINS
+            if covers(model, d)
             for name in ("diagnostics", "confusion")
         ]
         for a, b in DOMAIN_PAIRS:
+            if not (covers(model, a) and covers(model, b)):
+                continue
             out += [
                 f"results/figures/{model}/{a}_vs_{b}/{f}.png" for f in MODEL_FIGURES
             ]
@@ -702,7 +760,7 @@ def model_outputs(model):
 
 def export_files(wildcards):
     """snakemake export: every (domain, model)'s predictions and each domain's ground truth."""
-    return [f"results/exports/{d}/{m}.json" for d in DOMAINS for m in MODELS] + [
+    return [f"results/exports/{d}/{m}.json" for d in DOMAINS for m in domain_models(d)] + [
         f"results/exports/{d}/ground_truth.json" for d in DOMAINS
     ]
 
@@ -741,19 +799,15 @@ def model_families(wildcards):
 
 def population_files(wildcards):
     """Every model's same-ruler file on every domain: the across-models tables hold them all."""
-    return expand(
-        "results/metrics/{domain}/{model}/same_ruler.json", domain=DOMAINS, model=MODELS
-    )
+    return covered("results/metrics/{domain}/{model}/same_ruler.json", DOMAINS, MODELS)
 
 
 def target_population_files(wildcards):
     """Every model on the source and on one target (a suite: its corrupted domains)."""
     target = wildcards.target
     members = list(SUITES[target]["members"]) if target in SUITES else [target]
-    return expand(
-        "results/metrics/{domain}/{model}/same_ruler.json",
-        domain=[SOURCE, *members],
-        model=MODELS,
+    return covered(
+        "results/metrics/{domain}/{model}/same_ruler.json", [SOURCE, *members], MODELS
     )
 
 

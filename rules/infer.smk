@@ -1,4 +1,5 @@
-# One job per (domain, model, shard): the GPU-hours of a run, cached as Parquet.
+# One job per (domain, model, shard): the GPU-hours of a run, cached as Parquet. A results_json
+# model's shards are cut from its own file instead, checked once per domain.
 
 
 rule infer:
@@ -11,6 +12,8 @@ rule infer:
         "results/predictions/{domain}/{model}/shard-{shard}-of-{num_shards}.parquet",
     log:
         "logs/infer/{domain}/{model}/shard-{shard}-of-{num_shards}.log",
+    wildcard_constraints:
+        model=alternatives(RUN_MODELS),
     benchmark:
         "logs/infer/{domain}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
     conda:
@@ -29,3 +32,40 @@ rule infer:
         on_bad_image=config["on_bad_image"],
     script:
         "../workflow/scripts/infer.py"
+
+
+rule check_results:
+    input:
+        manifest=domain_manifest,
+    output:
+        "resources/results_json/{domain}/{model}.parquet",
+    log:
+        "logs/check_results/{domain}/{model}.log",
+    wildcard_constraints:
+        model=alternatives(RESULTS_MODELS),
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        sha256=results_sha256,
+    script:
+        "../workflow/scripts/results_json.py"
+
+
+rule results_shard:
+    input:
+        checked="resources/results_json/{domain}/{model}.parquet",
+        manifest=domain_manifest,
+    output:
+        "results/predictions/{domain}/{model}/shard-{shard}-of-{num_shards}.parquet",
+    log:
+        "logs/results_shard/{domain}/{model}/shard-{shard}-of-{num_shards}.log",
+    wildcard_constraints:
+        model=alternatives(RESULTS_MODELS),
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        corruption=domain_corruption,
+        images_per_shard=config["images_per_shard"],
+        num_images=shard_num_images,
+    script:
+        "../workflow/scripts/results_json.py"

@@ -141,6 +141,7 @@ def _check_semantics(config: dict, source: str) -> None:
         if domain not in names:
             raise ConfigError(f"{source}: {key} names {domain!r}, which is not a domain (domains: {', '.join(names)})")
     _check_shift_pairs(config, source)
+    _check_results(config, source)
     for name, dataset in config["datasets"].items():
         if dataset["kind"] == "coco_json":
             _check_coco_json(config, name, dataset, source)
@@ -163,6 +164,37 @@ def _check_shift_pairs(config: dict, source: str) -> None:
         if domain not in real:
             raise ConfigError(f"{source}: report.shift_pairs names {domain!r}, which is not a clean target domain "
                               f"(clean targets: {', '.join(real) or 'none'})")
+
+
+def _check_results(config: dict, source: str) -> None:
+    """A results_json model's files name domains, include the source (every gap is taken to it) and
+    cover a corruption suite wholly or not at all (mPC averages over all of its domains)."""
+    names = config["domains"]
+    for model, entry in config["models"].items():
+        given = entry.get("results")
+        if given is None:
+            continue
+        key = f"{source}: models.{model}.results"
+        for domain in given:
+            if domain not in names:
+                raise ConfigError(f"{key} names {domain!r}, which is not a domain (domains: {', '.join(names)})")
+        if config["source"] not in given:
+            raise ConfigError(f"{key} has no file for the source domain {config['source']!r}; every gap is "
+                              "taken to it: give one")
+        for suite in dict.fromkeys(d["suite"] for d in names.values() if d["suite"]):
+            base = config["corruption_suites"][suite]["domain"]  # rPC divides by the clean domain's AP
+            members = [base] + [n for n, d in names.items() if d["suite"] == suite]
+            have = [n for n in members if n in given]
+            if have and len(have) < len(members):
+                missing = [n for n in members if n not in given]
+                raise ConfigError(f"{key} gives {len(have)} of the {len(members)} domains of corruption suite "
+                                  f"{suite!r} (missing {', '.join(missing)}); give all or none: mPC averages over all")
+
+
+def covers(config: dict, model: str, domain: str) -> bool:
+    """Whether a model has predictions on a domain: always, but for a results_json model without its file."""
+    given = config["models"][model].get("results")
+    return given is None or domain in given
 
 
 def _check_coco_json(config: dict, name: str, dataset: dict, source: str) -> None:
@@ -195,8 +227,10 @@ def _expand_paths(config: dict) -> None:
             if dataset.get(key):
                 dataset[key] = expand_env(dataset[key])
     for model in config["models"].values():
-        if "path" in model["weights"]:
+        if "path" in model.get("weights", {}):
             model["weights"]["path"] = expand_env(model["weights"]["path"])
+        for domain, path in (model.get("results") or {}).items():
+            model["results"][domain] = expand_env(path)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -248,4 +282,5 @@ def model_settings(config: dict, model: str) -> dict[str, Any]:
     """The backend's keyword arguments: everything in the model entry but what describes it (backend, weights,
     label, family, backbone), so that a new label or family reruns no inference."""
     entry = config["models"][model]
-    return {k: v for k, v in entry.items() if k not in ("backend", "weights", "label", "family", "backbone")}
+    return {k: v for k, v in entry.items()
+            if k not in ("backend", "weights", "label", "family", "backbone", "results")}

@@ -108,11 +108,11 @@ def shard_images(job: ShardJob) -> tuple[manifest.Manifest, list[tuple[int, str,
 
 
 @contextlib.contextmanager
-def _device(requested: str, backend: str):
+def _device(requested: str, backend: str, settings: dict[str, Any]):
     """The torch device for this job, holding a GPU lease while it runs."""
     if requested == "cuda" and not torch.cuda.is_available():
         raise SegshiftError("device cuda was asked for but torch sees no CUDA GPU; use device auto or cpu")
-    if requested == "cpu" or backend in backends.FIXED_INPUT:
+    if requested == "cpu" or not backends.uses_gpu(backend, settings):
         yield "cpu"
         return
     if not torch.cuda.is_available():
@@ -145,7 +145,7 @@ def run_shard(job: ShardJob) -> dict[str, Any]:
         # Checked before the backend loads it: a pickle runs code when loaded.
         weights_sha256 = weights_utils.verify(job.weights, job.weights_sha256, job.model)
     torch.set_num_threads(max(1, job.threads))
-    with _device(job.device, job.backend) as device:
+    with _device(job.device, job.backend, job.settings) as device:
         settings = dict(job.settings)
         resample_to = None
         if job.backend in backends.FIXED_INPUT:

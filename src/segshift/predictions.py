@@ -75,7 +75,11 @@ def to_table(results: Iterable[tuple[int, Instances]]) -> pa.Table:
 
 def write(path: str | Path, results: Iterable[tuple[int, Instances]], metadata: dict[str, Any]) -> None:
     """Write one shard atomically: a killed writer leaves no file."""
-    table = to_table(results).replace_schema_metadata({_META_KEY: json.dumps(metadata).encode()})
+    write_table(path, to_table(results), metadata)
+
+
+def write_table(path: str | Path, table: pa.Table, metadata: dict[str, Any]) -> None:
+    table = table.replace_schema_metadata({_META_KEY: json.dumps(metadata).encode()})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
 

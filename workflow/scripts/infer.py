@@ -6,7 +6,8 @@ from segshift import inference, workflow
 
 
 def main(snakemake):
-    weights = snakemake.config["models"][snakemake.wildcards.model]["weights"]
+    weights = snakemake.config["models"][snakemake.wildcards.model].get("weights", {})
+    weights_file = list(snakemake.input.weights)  # empty: a python model without weights
     corrupted = list(snakemake.input.corrupted)
     inference.run_shard(
         inference.ShardJob(
@@ -17,9 +18,9 @@ def main(snakemake):
             model=snakemake.wildcards.model,
             backend=snakemake.params.backend,
             settings=snakemake.params.settings,
-            weights=Path(snakemake.input.weights),
+            weights=Path(weights_file[0]) if weights_file else None,
             # Read from the config, not params: pinning a checksum must not rerun inference.
-            weights_sha256=weights["sha256"],
+            weights_sha256=weights.get("sha256"),
             output=Path(snakemake.output[0]),
             test_size=snakemake.params.test_size,
             on_bad_image=snakemake.params.on_bad_image,

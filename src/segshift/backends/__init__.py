@@ -21,6 +21,7 @@ BACKENDS: dict[str, str] = {
     "transformers": "segshift.backends.transformers",
     "rfdetr": "segshift.backends.rfdetr",
     "ultralytics": "segshift.backends.ultralytics",
+    "python": "segshift.backends.python",
 }
 
 # Backends outside the main install: the package each imports and the line that installs it.
@@ -48,6 +49,13 @@ def missing_package(backend: str, model: str) -> str | None:
 # Exports with a fixed input size, run by the CPU runtime (LiteRT): they hold no GPU, and a
 # test size is applied by resampling the image rather than by the model's own resize.
 FIXED_INPUT = frozenset({"yolo_seg_export"})
+
+
+def uses_gpu(backend: str, settings: dict[str, Any]) -> bool:
+    """Whether an inference job of this backend holds a GPU: a python model says so itself."""
+    if backend == "python":
+        return bool(settings.get("gpu", True))
+    return backend not in FIXED_INPUT
 
 
 @dataclass
@@ -89,6 +97,8 @@ def build(
     if missing:
         raise SegshiftError(missing)
     module = importlib.import_module(BACKENDS[backend])
+    if backend == "python":
+        return module.build(settings=settings, weights=weights, device=device, test_size=test_size, model=model)
     return module.build(settings=settings, weights=weights, device=device, test_size=test_size)
 
 

@@ -1,0 +1,214 @@
+"""Models from outside segshift: a results_json file and a python entry point, checked at the boundary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from segshift import inference, manifest, masks, predictions, results_json
+from segshift.errors import SegshiftError
+
+# Two images of their own sizes: a mask or box of the wrong one must be caught.
+IMAGES = [(7, "a/first.jpg", 32, 24), (9, "b/second.jpg", 40, 30)]
+
+
+@pytest.fixture
+def domain(tmp_path) -> Path:
+    """A manifest of two real files (random pixels), as prepare_dataset writes it."""
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for _, name, width, height in IMAGES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(root / name, quality=95)
+    path = tmp_path / "manifest.parquet"
+    manifest.write(path, pd.DataFrame(IMAGES, columns=manifest.COLUMNS), dataset="toy", image_dir=root)
+    return path
+
+
+def mask(height, width, box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    out = np.zeros((height, width), bool)
+    out[y0:y1, x0:x1] = True
+    return out
+
+
+def entries() -> list[dict]:
+    rle = masks.encode(mask(24, 32, (2, 3, 10, 12))[None])[0]
+    uncompressed = {"size": [30, 40], "counts": [0, 30 * 40]}  # the whole image, as a list of runs
+    return [
+        {"image_id": 7, "category_id": 1, "score": 0.9, "bbox": [2, 3, 8, 9], "segmentation": rle},
+        {"image_id": 9, "category_id": 3, "score": 0.5, "segmentation": uncompressed},  # no box: the mask's
+        {"file_name": "a/first.png", "category_id": 18, "score": 0.25,  # the export_images name of image 7
+         "bbox": [0, 0, 10, 10], "segmentation": [[0, 0, 10, 0, 10, 10, 0, 10]]},
+    ]
+
+
+def write_results(path: Path, items) -> Path:
+    path.write_text(json.dumps(items))
+    return path
+
+
+def test_results_file_becomes_the_shards_inference_writes(domain, tmp_path):
+    results = write_results(tmp_path / "results.json", entries())
+    checked = tmp_path / "checked.parquet"
+    summary = results_json.check(results, domain, checked, model="theirs", domain="toy")
+    assert summary["entries"] == 3 and summary["images_with_detections"] == 2
+    for shard in (0, 1):
+        results_json.write_shard(checked, domain, tmp_path / f"shard-{shard}.parquet", shard=shard,
+                                 images_per_shard=1, num_images=1, model="theirs", domain="toy")
+    frame, metadata = predictions.read([tmp_path / "shard-0.parquet", tmp_path / "shard-1.parquet"])
+    assert [m["image_ids"] for m in metadata] == [[7], [9]]
+    assert {m["backend"] for m in metadata} == {"results_json"}
+    assert metadata[0]["settings"]["sha256"] == summary["sha256"]
+    # Image order of the manifest, entry order within an image.
+    assert frame["image_id"].tolist() == [7, 7, 9] and frame["category_id"].tolist() == [1, 18, 3]
+    decoded = [masks.decode([predictions.rle(r)])[0] for r in frame.itertuples()]  # sizes differ
+    assert (decoded[0] == mask(24, 32, (2, 3, 10, 12))).all()
+    assert decoded[1].sum() == 100 and decoded[2].all()  # polygon filled as pycocotools does; whole image
+    np.testing.assert_allclose(frame["bbox"].iloc[2], [0, 0, 40, 30])  # the missing box is the mask's
+
+
+def test_results_ids_are_the_exported_ground_truths(pipeline):
+    """results/exports/<domain>/ground_truth.json, which the README tells users to take ids from, has the
+    manifest's ids: an entry with one of them lands on that image."""
+    from segshift.export import ground_truth
+
+    work, _ = pipeline
+    for dataset, kind in (("coco_val2017", "coco"), ("cityscapes_val", "cityscapes")):
+        gt = work / f"resources/datasets/{dataset}/ground_truth.json"
+        out = work / f"gt-{dataset}.json"
+        ground_truth(gt, work / "resources/datasets/coco_val2017/ground_truth.json", kind, "coco", out)
+        ids = sorted(im["id"] for im in json.loads(out.read_text())["images"])
+        assert ids == sorted(manifest.read(work / f"resources/datasets/{dataset}/manifest.parquet").images["image_id"])
+
+
+BAD = {
+    "truncated": (lambda e: json.dumps(e)[:-20], "not valid JSON"),
+    "not a list": (lambda e: json.dumps({"annotations": e}), "not a COCO results list"),
+    "unknown image id": (lambda e: json.dumps([{**e[0], "image_id": 8}]), "entry 0: image_id 8 is not an image"),
+    "unknown file name": (lambda e: json.dumps([{**e[2], "file_name": "c/third.jpg"}]), "file_name 'c/third.jpg'"),
+    "unknown category": (lambda e: json.dumps([{**e[0], "category_id": 12}]), "category_id 12 is not a COCO"),
+    "mask size": (lambda e: json.dumps([e[0], {**e[0], "image_id": 9}]), "entry 1 (image id 9): mask size [24, 32]"),
+    "missing score": (lambda e: json.dumps([{k: v for k, v in e[0].items() if k != "score"}]), "it has no score"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_results_file_is_one_line_naming_file_and_entry(case, domain, tmp_path):
+    make, expected = BAD[case]
+    results = tmp_path / "results.json"
+    results.write_text(make(entries()))
+    output = tmp_path / "out" / "checked.parquet"
+    with pytest.raises(SegshiftError) as e:
+        results_json.check(results, domain, output, model="theirs", domain="toy")
+    message = str(e.value)
+    assert "\n" not in message and str(results) in message and expected in message, message
+    assert not output.exists() and not any(output.parent.glob("*"))
+
+
+def test_changed_results_file_is_caught(domain, tmp_path):
+    results = write_results(tmp_path / "results.json", entries())
+    with pytest.raises(SegshiftError, match="changed while the workflow ran"):
+        results_json.check(results, domain, tmp_path / "c.parquet", model="m", domain="toy", sha256="0" * 64)
+
+
+# The python entry point -------------------------------------------------------------------------------------
+
+ENTRY = '''
+import numpy as np
+
+class Model:
+    name, version = "toy", "0.1"
+
+    def __init__(self, settings):
+        self.settings, self.mode = settings, settings.get("mode", "good")
+
+    def preprocess(self, rgb):
+        return rgb.shape[:2]
+
+    def predict(self, items):
+        out = []
+        for height, width in items:
+            m = np.zeros((height, width), bool)
+            m[1:5, 2:6] = True
+            det = {"category_id": [1], "score": [0.8], "bbox": [[2, 1, 4, 4]], "segmentation": [m]}
+            if self.mode == "count":
+                return out
+            if self.mode == "category":
+                det["category_id"] = [91]
+            if self.mode == "mask":
+                det["segmentation"] = [m.T]
+            if self.mode == "nan":
+                det["score"] = [float("nan")]
+            if self.mode == "range":
+                det["score"] = [1.5]
+            if self.mode == "box":
+                det["bbox"] = [[2, 1, width, 4]]
+            out.append(det)
+        return out
+
+def build(settings, weights, device, test_size):
+    if settings.get("mode") == "raise":
+        raise RuntimeError("no checkpoint")
+    return Model(settings)
+
+def not_build(settings, weights, device, test_size):
+    pass
+'''
+
+
+def python_job(domain, tmp_path, entry_point, **settings) -> inference.ShardJob:
+    return inference.ShardJob(
+        manifest=domain, shard=0, images_per_shard=2, num_images=2, model="mine", backend="python",
+        settings={"entry_point": entry_point, "settings": settings, "gpu": False}, weights=None,
+        weights_sha256=None, output=tmp_path / "out" / "shard.parquet", threads=1,
+    )
+
+
+@pytest.fixture
+def entry_file(tmp_path) -> Path:
+    path = tmp_path / "my_model.py"
+    path.write_text(ENTRY)
+    return path
+
+
+def test_python_entry_point_predictions_are_a_shard(domain, tmp_path, entry_file):
+    job = python_job(domain, tmp_path, f"{entry_file}:build", mode="good")
+    inference.run_shard(job)
+    frame, (meta,) = predictions.read([job.output])
+    assert meta["backend"] == "python" and meta["backend_version"] == "0.1" and meta["device"] == "cpu"
+    assert meta["settings"] == {"entry_point": f"{entry_file}:build", "mode": "good"}
+    assert frame["image_id"].tolist() == [7, 9]
+    assert [(r.height, r.width) for r in frame.itertuples()] == [(24, 32), (30, 40)]
+    assert masks.area([predictions.rle(r) for r in frame.itertuples()]).tolist() == [16, 16]
+
+
+PYTHON_BAD = {
+    "not importable": ("no_such_package.model:build", {}, "cannot be imported (ModuleNotFoundError"),
+    "build missing": ("{file}:make", {}, "has no function make"),
+    "build raising": ("{file}:build", {"mode": "raise"}, "build raised RuntimeError: no checkpoint"),
+    "protocol": ("{file}:not_build", {}, "build returned a NoneType without name"),
+    "count": ("{file}:build", {"mode": "count"}, "predict returned 0 results for 2 images"),
+    "category": ("{file}:build", {"mode": "category"}, "category_id 91 is not a COCO category id"),
+    "mask size": ("{file}:build", {"mode": "mask"}, "mask of shape (32, 24) is not the image's 24x32"),
+    "nan score": ("{file}:build", {"mode": "nan"}, "score nan is not a number in [0, 1]"),
+    "score range": ("{file}:build", {"mode": "range"}, "score 1.5 is not a number in [0, 1]"),
+    "box": ("{file}:build", {"mode": "box"}, "lies outside the 32x24 image by more than a pixel"),
+}
+
+
+@pytest.mark.parametrize("case", PYTHON_BAD)
+def test_bad_entry_point_is_one_line_naming_model_and_entry_point(case, domain, tmp_path, entry_file):
+    entry_point, settings, expected = PYTHON_BAD[case]
+    entry_point = entry_point.format(file=entry_file)
+    job = python_job(domain, tmp_path, entry_point, **settings)
+    with pytest.raises(SegshiftError) as e:
+        inference.run_shard(job)
+    message = str(e.value)
+    assert "\n" not in message and f"model mine (entry point {entry_point})" in message and expected in message, message
+    assert not job.output.exists() and not any(job.output.parent.glob("*"))
