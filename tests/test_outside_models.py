@@ -193,7 +193,7 @@ PYTHON_BAD = {
     "build missing": ("{file}:make", {}, "has no function make"),
     "build raising": ("{file}:build", {"mode": "raise"}, "build raised RuntimeError: no checkpoint"),
     "protocol": ("{file}:not_build", {}, "build returned a NoneType without name"),
-    "count": ("{file}:build", {"mode": "count"}, "predict returned 0 results for 2 images"),
+    "count": ("{file}:build", {"mode": "count"}, "predict returned 0 results for 1 images"),
     "category": ("{file}:build", {"mode": "category"}, "category_id 91 is not a COCO category id"),
     "mask size": ("{file}:build", {"mode": "mask"}, "mask of shape (32, 24) is not the image's 24x32"),
     "nan score": ("{file}:build", {"mode": "nan"}, "score nan is not a number in [0, 1]"),
