@@ -765,6 +765,18 @@ def export_files(wildcards):
     ]
 
 
+CORRUPTED_DOMAINS = [d for d in DOMAINS if config["domains"][d]["corruption"]]
+
+
+def export_image_folders(wildcards):
+    """snakemake export_images: every corrupted domain's images."""
+    return [f"results/exports/{d}/images" for d in CORRUPTED_DOMAINS]
+
+
+def domain_num_images(wildcards):
+    return selected_images(domain_dataset(wildcards.domain))[1]
+
+
 # Across models -------------------------------------------------------------------------------
 
 # Effective robustness: a table of every target and suite, a figure of each target that is not

@@ -36,3 +36,32 @@ rule export:
     input:
         export_files,
     localrule: True
+
+
+# On request (snakemake export_images): each corrupted domain's images as PNG files, the exact
+# pixels its models see, so that predictions made elsewhere (a results_json model) see them too.
+
+
+rule export_domain_images:
+    input:
+        manifest=domain_manifest,
+        corrupted=corrupted_shards,
+    output:
+        directory("results/exports/{domain}/images"),
+    log:
+        "logs/export/{domain}/images.log",
+    wildcard_constraints:
+        domain=alternatives(CORRUPTED_DOMAINS),
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        corruption=domain_corruption,
+        num_images=domain_num_images,
+    script:
+        "../workflow/scripts/export.py"
+
+
+rule export_images:
+    input:
+        export_image_folders,
+    localrule: True

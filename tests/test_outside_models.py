@@ -14,7 +14,7 @@ from segshift import inference, manifest, masks, predictions, results_json
 from segshift.errors import SegshiftError
 
 # Two images of their own sizes: a mask or box of the wrong one must be caught.
-IMAGES = [(7, "a/first.jpg", 32, 24), (9, "b/second.jpg", 40, 30)]
+IMAGES = [(7, "a/first.jpg", 40, 32), (9, "b/second.jpg", 48, 36)]  # imagecorruptions takes >= 32 px
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def mask(height, width, box) -> np.ndarray:
 
 
 def entries() -> list[dict]:
-    rle = masks.encode(mask(24, 32, (2, 3, 10, 12))[None])[0]
-    uncompressed = {"size": [30, 40], "counts": [0, 30 * 40]}  # the whole image, as a list of runs
+    rle = masks.encode(mask(32, 40, (2, 3, 10, 12))[None])[0]
+    uncompressed = {"size": [36, 48], "counts": [0, 36 * 48]}  # the whole image, as a list of runs
     return [
         {"image_id": 7, "category_id": 1, "score": 0.9, "bbox": [2, 3, 8, 9], "segmentation": rle},
         {"image_id": 9, "category_id": 3, "score": 0.5, "segmentation": uncompressed},  # no box: the mask's
@@ -68,9 +68,9 @@ def test_results_file_becomes_the_shards_inference_writes(domain, tmp_path):
     # Image order of the manifest, entry order within an image.
     assert frame["image_id"].tolist() == [7, 7, 9] and frame["category_id"].tolist() == [1, 18, 3]
     decoded = [masks.decode([predictions.rle(r)])[0] for r in frame.itertuples()]  # sizes differ
-    assert (decoded[0] == mask(24, 32, (2, 3, 10, 12))).all()
+    assert (decoded[0] == mask(32, 40, (2, 3, 10, 12))).all()
     assert decoded[1].sum() == 100 and decoded[2].all()  # polygon filled as pycocotools does; whole image
-    np.testing.assert_allclose(frame["bbox"].iloc[2], [0, 0, 40, 30])  # the missing box is the mask's
+    np.testing.assert_allclose(frame["bbox"].iloc[2], [0, 0, 48, 36])  # the missing box is the mask's
 
 
 def test_results_ids_are_the_exported_ground_truths(pipeline):
@@ -93,7 +93,7 @@ BAD = {
     "unknown image id": (lambda e: json.dumps([{**e[0], "image_id": 8}]), "entry 0: image_id 8 is not an image"),
     "unknown file name": (lambda e: json.dumps([{**e[2], "file_name": "c/third.jpg"}]), "file_name 'c/third.jpg'"),
     "unknown category": (lambda e: json.dumps([{**e[0], "category_id": 12}]), "category_id 12 is not a COCO"),
-    "mask size": (lambda e: json.dumps([e[0], {**e[0], "image_id": 9}]), "entry 1 (image id 9): mask size [24, 32]"),
+    "mask size": (lambda e: json.dumps([e[0], {**e[0], "image_id": 9}]), "entry 1 (image id 9): mask size [32, 40]"),
     "missing score": (lambda e: json.dumps([{k: v for k, v in e[0].items() if k != "score"}]), "it has no score"),
 }
 
@@ -184,7 +184,7 @@ def test_python_entry_point_predictions_are_a_shard(domain, tmp_path, entry_file
     assert meta["backend"] == "python" and meta["backend_version"] == "0.1" and meta["device"] == "cpu"
     assert meta["settings"] == {"entry_point": f"{entry_file}:build", "mode": "good"}
     assert frame["image_id"].tolist() == [7, 9]
-    assert [(r.height, r.width) for r in frame.itertuples()] == [(24, 32), (30, 40)]
+    assert [(r.height, r.width) for r in frame.itertuples()] == [(32, 40), (36, 48)]
     assert masks.area([predictions.rle(r) for r in frame.itertuples()]).tolist() == [16, 16]
 
 
@@ -195,10 +195,10 @@ PYTHON_BAD = {
     "protocol": ("{file}:not_build", {}, "build returned a NoneType without name"),
     "count": ("{file}:build", {"mode": "count"}, "predict returned 0 results for 1 images"),
     "category": ("{file}:build", {"mode": "category"}, "category_id 91 is not a COCO category id"),
-    "mask size": ("{file}:build", {"mode": "mask"}, "mask of shape (32, 24) is not the image's 24x32"),
+    "mask size": ("{file}:build", {"mode": "mask"}, "mask of shape (40, 32) is not the image's 32x40"),
     "nan score": ("{file}:build", {"mode": "nan"}, "score nan is not a number in [0, 1]"),
     "score range": ("{file}:build", {"mode": "range"}, "score 1.5 is not a number in [0, 1]"),
-    "box": ("{file}:build", {"mode": "box"}, "lies outside the 32x24 image by more than a pixel"),
+    "box": ("{file}:build", {"mode": "box"}, "lies outside the 40x32 image by more than a pixel"),
 }
 
 
@@ -212,3 +212,40 @@ def test_bad_entry_point_is_one_line_naming_model_and_entry_point(case, domain, 
     message = str(e.value)
     assert "\n" not in message and f"model mine (entry point {entry_point})" in message and expected in message, message
     assert not job.output.exists() and not any(job.output.parent.glob("*"))
+
+
+# export_images ------------------------------------------------------------------------------------------------
+
+
+def test_exported_images_are_the_cached_corrupted_pixels(domain, tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from segshift import corruptions, export
+    from segshift.images import read_image
+
+    table = manifest.read(domain)
+    rows = list(table.images[manifest.COLUMNS].itertuples(index=False, name=None))
+    shards = [tmp_path / f"cache-{k}.parquet" for k in range(2)]
+    for k, path in enumerate(shards):  # one image per shard, as the corrupt rule cuts them
+        corruptions.write_shard(path, rows[k:k + 1], lambda i, f, w, h: read_image(table.image_dir / f, w, h),
+                                "gaussian_noise", 3)
+    out = tmp_path / "exports" / "images"
+    assert export.images(domain, {"name": "gaussian_noise", "severity": 3}, shards, 2, out) == 2
+    cached = {i: png for path in shards for i, png in zip(*pq.read_table(path, columns=["image_id", "png"]).to_pydict().values())}
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["a/first.png", "b/second.png"]
+    for image_id, file_name, width, height in rows:
+        exported = np.asarray(Image.open(out / Path(file_name).with_suffix(".png")))
+        clean = read_image(table.image_dir / file_name, width, height)
+        assert exported.shape == (height, width, 3) and not (exported == clean).all()
+        assert (exported == np.asarray(Image.open(io.BytesIO(cached[image_id])))).all()
+
+
+def test_export_images_missing_cache_leaves_no_folder(domain, tmp_path):
+    from segshift import export
+
+    out = tmp_path / "exports" / "images"
+    with pytest.raises(SegshiftError, match="in none of the corrupted-image caches"):
+        export.images(domain, {"name": "fog", "severity": 1}, [], 2, out)
+    assert not out.exists() and not any(out.parent.glob("*"))

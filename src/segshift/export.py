@@ -1,4 +1,4 @@
-"""Exports in the formats other tools load: COCO results JSON and COCO instances JSON.
+"""Exports in the formats other tools load: COCO results JSON, COCO instances JSON, PNG images.
 
 A results file is the list pycocotools' loadRes, hotcoco, detectron2's COCOEvaluator and
 FiftyOne's add_coco_labels read: image_id, category_id (COCO ids), score, bbox (x y w h)
@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from segshift import manifest
 from segshift import predictions as predictions_io
+from segshift.errors import SegshiftError
 from segshift.evaluation import coco
-from segshift.io import read_json, write_text
+from segshift.io import atomic_path, read_json, write_text
 
 
 def predictions(files: list[str | Path], output: str | Path) -> int:
@@ -28,3 +30,30 @@ def ground_truth(ground_truth_file, source_ground_truth_file, kind: str, source_
     source = read_json(source_ground_truth_file, what="ground-truth file")
     classes = sorted(set(coco.domain_classes(gt, kind)) & set(coco.domain_classes(source, source_kind)))
     write_text(output, json.dumps(coco.shared_class_ground_truth(gt, kind, classes)))
+
+
+def images(manifest_file, corruption: dict, corrupted_files: list[str | Path], num_images: int, output) -> int:
+    """A corrupted domain's images as PNG files (lossless: the exact pixels its models see, before any test
+    size), named like the dataset's files with the suffix .png, so that a tool run elsewhere sees them too."""
+    from PIL import Image
+
+    from segshift.corruptions import CorruptedImages, shard_of
+    from segshift.images import read_image
+
+    table = manifest.read(manifest_file)
+    where = shard_of(corrupted_files)
+    caches: dict[Path, CorruptedImages] = {}
+    clean = lambda image_id, file_name, width, height: read_image(table.image_dir / file_name, width, height)  # noqa: E731
+    rows = table.images.iloc[:num_images]
+    with atomic_path(output, directory=True) as tmp:
+        for image_id, file_name, width, height in rows[manifest.COLUMNS].itertuples(index=False, name=None):
+            path = where.get(image_id)
+            if path is None:
+                raise SegshiftError(f"image {file_name} (id {image_id}) is in none of the corrupted-image caches "
+                                    f"{', '.join(map(str, corrupted_files))}; rerun snakemake to rebuild them")
+            if path not in caches:
+                caches[path] = CorruptedImages(path, corruption["name"], corruption["severity"], clean)
+            target = tmp / Path(file_name).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(caches[path].read(image_id, file_name, width, height)).save(target, format="PNG")
+    return len(rows)
