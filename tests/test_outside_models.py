@@ -249,3 +249,104 @@ def test_export_images_missing_cache_leaves_no_folder(domain, tmp_path):
     with pytest.raises(SegshiftError, match="in none of the corrupted-image caches"):
         export.images(domain, {"name": "fog", "severity": 1}, [], 2, out)
     assert not out.exists() and not any(out.parent.glob("*"))
+
+
+# In the workflow: the real YOLO model's export fed back as a results_json model ---------------------------------
+
+ROUND_TRIP = "yolov8n_seg_json"
+
+
+@pytest.fixture(scope="module")
+def round_trip(pipeline, tmp_path_factory):
+    """A copy of the test run with the YOLO model's exports on COCO and Cityscapes given back as a results_json
+    model (no file for the other domains), and that model's metric files made; (folder, config, targets)."""
+    import shutil
+
+    import yaml
+
+    from conftest import snakemake
+
+    source, config = pipeline
+    work = tmp_path_factory.mktemp("round_trip")
+    for name in ("resources", "results", ".snakemake"):
+        shutil.copytree(source / name, work / name, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    domains = ["coco_val2017", "cityscapes_val"]
+    exports = [f"results/exports/{d}/yolov8n_seg.json" for d in domains]
+    snakemake(work, "--cores", "2", *exports, configfile=config, check=True)
+    given = work / "theirs"
+    given.mkdir()
+    for d, path in zip(domains, exports):
+        shutil.copy2(work / path, given / f"{d}.json")
+    experiment = yaml.safe_load(config.read_text())
+    experiment["models"][ROUND_TRIP] = {"backend": "results_json", "label": "YOLOv8n-seg, its export read back",
+                                        "results": {d: str(given / f"{d}.json") for d in domains}}
+    new_config = work / "config.yaml"
+    new_config.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    metric_names = {"coco_val2017": ["coco", "same_ruler"],
+                    "cityscapes_val": ["same_ruler"] + [f"cityscapes_{p}" for p in experiment["evaluation"]["rider_policies"]]}
+    targets = [f"results/metrics/{d}/{ROUND_TRIP}/{n}.json" for d in domains for n in metric_names[d]]
+    snakemake(work, "--cores", "2", *targets, configfile=new_config, check=True)
+    return work, new_config, targets
+
+
+def test_exported_predictions_read_back_give_the_same_metrics(round_trip):
+    """Every number and every interval; only the model's name and the files' provenance differ."""
+    import pyarrow.parquet as pq
+
+    work, _, targets = round_trip
+    for target in targets:
+        theirs = json.loads((work / target).read_text())
+        ours = json.loads((work / target.replace(ROUND_TRIP, "yolov8n_seg")).read_text())
+        assert theirs["model"] == ROUND_TRIP
+        for key in ("model", "provenance"):
+            theirs.pop(key), ours.pop(key)
+        assert theirs == ours, target
+        assert "intervals" in ours or "intervals_omitted" in ours
+        resamples = target.replace(".json", "_resamples.parquet")
+        a, b = pq.read_table(work / resamples), pq.read_table(work / resamples.replace(ROUND_TRIP, "yolov8n_seg"))
+        assert a.schema.names == b.schema.names and a.num_rows == b.num_rows
+        assert (a.num_rows > 0) == ("intervals_omitted" not in ours)  # one Cityscapes frame: no interval
+        for name in a.schema.names:  # NaN where a class has no ground truth in a resample
+            np.testing.assert_array_equal(a[name].to_numpy(), b[name].to_numpy(), err_msg=f"{resamples} {name}")
+
+
+def test_results_file_hash_decides_reruns(round_trip):
+    """A touched file reruns nothing; a changed one reruns its own model's checks and metrics on that domain only."""
+    import os
+    import re
+
+    from conftest import snakemake
+
+    work, config, targets = round_trip
+    coco, cityscapes = work / "theirs" / "coco_val2017.json", work / "theirs" / "cityscapes_val.json"
+    os.utime(coco)
+    proc = snakemake(work, "-n", *targets, configfile=config)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout, proc.stdout[-3000:]
+    entries = json.loads(cityscapes.read_text())
+    cityscapes.write_text(json.dumps(entries[:-1]))
+    proc = snakemake(work, "-n", *targets, configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    jobs = re.findall(r"^\s*(?:local)?rule (\w+):\n(?:.*\n)*?\s*wildcards: (.*)$", proc.stdout, re.M)
+    assert {rule for rule, _ in jobs} >= {"check_results", "results_shard", "same_ruler_metrics", "cityscapes_metrics"}
+    for rule, wildcards in jobs:
+        assert f"model={ROUND_TRIP}" in wildcards and "domain=cityscapes_val" in wildcards, (rule, wildcards)
+
+
+def test_bad_results_file_stops_its_job_with_one_line(round_trip, tmp_path):
+    import yaml
+
+    from conftest import snakemake
+
+    work, config, _ = round_trip
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"image_id": 1, "category_id": 1, "sc')
+    experiment = yaml.safe_load(config.read_text())
+    experiment["models"]["broken"] = {"backend": "results_json", "results": {"coco_val2017": str(broken)}}
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    target = work / "resources/results_json/coco_val2017/broken.parquet"
+    proc = snakemake(work, "--cores", "1", str(target.relative_to(work)), configfile=bad_config)
+    assert proc.returncode != 0
+    assert (f"segshift error in rule check_results: results file of model broken on domain coco_val2017 {broken} "
+            "is not valid JSON") in proc.stdout, proc.stdout[-3000:]
+    assert not target.exists() and not list(target.parent.glob(".broken*"))
