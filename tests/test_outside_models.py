@@ -350,3 +350,101 @@ def test_bad_results_file_stops_its_job_with_one_line(round_trip, tmp_path):
     assert (f"segshift error in rule check_results: results file of model broken on domain coco_val2017 {broken} "
             "is not valid JSON") in proc.stdout, proc.stdout[-3000:]
     assert not target.exists() and not list(target.parent.glob(".broken*"))
+
+
+# The README's entry-point example: an oracle ------------------------------------------------------------------
+
+
+def readme_oracle(tmp_path) -> Path:
+    """The README's oracle.py, as written there."""
+    import re
+
+    from conftest import REPO
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (code,) = [b for b in blocks if b.startswith('"""oracle.py')]
+    path = tmp_path / "oracle.py"
+    path.write_text(code)
+    return path
+
+
+def oracle_shard(tmp_path, manifest_path, ground_truth, images, num_images, domain) -> Path:
+    job = inference.ShardJob(
+        manifest=manifest_path, shard=0, images_per_shard=num_images, num_images=num_images, model="oracle",
+        backend="python", weights=None, weights_sha256=None, output=tmp_path / f"{domain}.parquet", threads=1,
+        settings={"entry_point": f"{readme_oracle(tmp_path)}:build", "gpu": False,
+                  "settings": {"ground_truth": str(ground_truth), "images": str(images)}}, domain=domain,
+    )
+    inference.run_shard(job)
+    return job.output
+
+
+def test_readme_oracle_scores_one(shared_data, tmp_path):
+    """AP 1.0 on the source and on the same ruler of Cityscapes (its riders are persons there); on the
+    official protocol, 1.0 on every class with ground truth but rider, which depends on the rider policy."""
+    from segshift import export, metrics
+    from segshift.datasets import cityscapes, coco
+
+    coco_dir, cs_dir = tmp_path / "coco", tmp_path / "cityscapes"
+    coco_dir.mkdir(), cs_dir.mkdir()
+    n = coco.prepare(shared_data / "coco/annotations/instances_val2017.json", shared_data / "coco/val2017",
+                     coco_dir / "manifest.parquet", coco_dir / "gt.json", dataset="coco_val2017")
+    cityscapes.convert(shared_data / "cityscapes/leftImg8bit/val", shared_data / "cityscapes/gtFine/val",
+                       cs_dir / "manifest.parquet", cs_dir / "gt.json", dataset="cityscapes_val")
+    for folder, kind in ((coco_dir, "coco"), (cs_dir, "cityscapes")):  # what snakemake export writes
+        export.ground_truth(folder / "gt.json", coco_dir / "gt.json", kind, "coco", folder / "export.json")
+
+    shard = oracle_shard(tmp_path, coco_dir / "manifest.parquet", coco_dir / "export.json",
+                         shared_data / "coco/val2017", n, "coco_val2017")
+    result, _ = metrics.coco_metrics([shard], coco_dir / "gt.json", engine="pycocotools", score_threshold=0.0,
+                                     domain="coco_val2017")
+    assert result["results"]["segm"]["summary"]["AP"] == result["results"]["bbox"]["summary"]["AP"] == 1.0
+
+    shard = oracle_shard(tmp_path, cs_dir / "manifest.parquet", cs_dir / "export.json",
+                         shared_data / "cityscapes/leftImg8bit/val", 1, "cityscapes_val")
+    result, _ = metrics.same_ruler_metrics([shard], cs_dir / "gt.json", coco_dir / "gt.json", domain="cityscapes_val",
+                                           kind="cityscapes", source="coco_val2017", source_kind="coco",
+                                           engine="pycocotools", score_threshold=0.0)
+    assert result["results"]["segm"]["summary"]["AP"] == result["results"]["bbox"]["summary"]["AP"] == 1.0
+
+
+def test_readme_oracle_on_the_official_cityscapes_protocol(shared_data, tmp_path):
+    """Two full-resolution frames with riders: the oracle's riders are persons (COCO has no rider), so the
+    rider policy decides rider AP and whether those persons are counted against the person class."""
+    from segshift import export, metrics
+    from segshift.datasets import cityscapes, coco
+
+    source = shared_data / "cityscapes_aachen"
+    if not source.is_dir():
+        pytest.skip(f"{source} (Cityscapes frames with riders) not found")
+    root = tmp_path / "cityscapes"
+    for sub, suffixes in (("leftImg8bit", ["leftImg8bit"]), ("gtFine", ["gtFine_instanceIds", "gtFine_labelIds"])):
+        (root / sub / "aachen").mkdir(parents=True)
+        for frame in ("aachen_000000_000019", "aachen_000005_000019"):  # the frames with a rider
+            for suffix in suffixes:
+                name = f"{frame}_{suffix}.png"
+                (root / sub / "aachen" / name).symlink_to(source / sub / "train" / "aachen" / name)
+    (tmp_path / "coco").mkdir()
+    coco.prepare(shared_data / "coco/annotations/instances_val2017.json", shared_data / "coco/val2017",
+                 tmp_path / "coco/manifest.parquet", tmp_path / "coco/gt.json", dataset="coco_val2017")
+    cityscapes.convert(root / "leftImg8bit", root / "gtFine", root / "manifest.parquet", root / "gt.json",
+                       dataset="cityscapes_val")
+    export.ground_truth(root / "gt.json", tmp_path / "coco/gt.json", "cityscapes", "coco", root / "export.json")
+    shard = oracle_shard(tmp_path, root / "manifest.parquet", root / "export.json", root / "leftImg8bit", 2,
+                         "cityscapes_val")
+    mapping = {c: c for c in ("person", "bicycle", "car", "motorcycle", "bus", "train", "truck")}
+    ap = {}
+    for policy in ("none", "two_wheeler", "two_wheeler_mask"):
+        result, _ = metrics.cityscapes_metrics([shard], root / "gt.json", root / "manifest.parquet", engine="segshift",
+                                               score_threshold=0.0, class_mapping=mapping, rider_policy=policy,
+                                               domain="cityscapes_val")
+        ap[policy] = {c: v["AP"] for c, v in result["results"]["per_class"].items() if v["AP"] is not None}
+    others = {"car": 1.0, "motorcycle": 1.0, "bicycle": 1.0}
+    # two_wheeler: a person whose box lies on a two-wheeler's becomes a rider; every class scores 1.
+    assert ap["two_wheeler"] == {"person": 1.0, "rider": 1.0, **others}
+    # none: no rider is predicted (AP 0) and the riders, predicted as persons, are false persons at score 1.
+    assert ap["none"]["rider"] == 0.0 and 0.5 < ap["none"]["person"] < 1.0
+    assert {c: v for c, v in ap["none"].items() if c not in ("person", "rider")} == others
+    # two_wheeler_mask decides by masks; ground-truth masks never overlap (no rider pixel is the bike's),
+    # so no person becomes a rider: as none.
+    assert ap["two_wheeler_mask"] == ap["none"]
