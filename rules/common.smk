@@ -419,6 +419,29 @@ def model_labels(wildcards):
     return {m: segshift_config.model_label(config, m) for m in MODELS}
 
 
+def domain_model_labels(wildcards):
+    """The models of a figure of one domain: those with predictions on it."""
+    return {m: segshift_config.model_label(config, m) for m in domain_models(wildcards.domain)}
+
+
+def diagnosed_model_labels(wildcards):
+    """The models of a diagnostics figure: those with predictions on each of its domains."""
+    domains = diagnosed_figure_domains(wildcards)
+    return {
+        m: segshift_config.model_label(config, m)
+        for m in MODELS
+        if all(covers(m, d) for d in domains)
+    }
+
+
+def suite_model_labels(wildcards):
+    """The models of a suite's figure: those with predictions on its clean domain (so on all of it)."""
+    return {
+        m: segshift_config.model_label(config, m)
+        for m in domain_models(SUITES[wildcards.suite]["domain"])
+    }
+
+
 def protocol_files(domain, model):
     """The metric files of one (domain, model): the same ruler and the dataset's own protocol."""
     kind = segshift_domains.kind(config, domain)
@@ -506,11 +529,20 @@ def diagnostics_same_ruler_files(wildcards, domains=None):
 
 
 def figure_diagnostics_files(wildcards):
-    return diagnostics_files(wildcards, figure_domains(wildcards))
+    """Of the models of the figure (diagnosed_model_labels) only."""
+    models = diagnosed_model_labels(wildcards)
+    return [
+        f
+        for f in diagnostics_files(wildcards, figure_domains(wildcards))
+        if Path(f).parent.name in models
+    ]
 
 
 def figure_diagnostics_same_ruler_files(wildcards):
-    return diagnostics_same_ruler_files(wildcards, figure_domains(wildcards))
+    return [
+        f.replace("diagnostics.json", "same_ruler.json")
+        for f in figure_diagnostics_files(wildcards)
+    ]
 
 
 def confusion_files(wildcards):
@@ -575,12 +607,13 @@ QUALITATIVE_DOMAINS = config["report"]["qualitative_domains"] or [
 
 
 def figure_models(wildcards):
-    """The models a figure shows: its model (and the other of a pair), or all of them."""
+    """The models a figure shows: its model (and the other of a pair), or all of them that have
+    predictions on each of its domains."""
     if "other_model" in wildcards.keys():
         return [wildcards.model, wildcards.other_model]
     if "model" in wildcards.keys():
         return [wildcards.model]
-    return MODELS
+    return [m for m in MODELS if all(covers(m, d) for d in figure_domains(wildcards))]
 
 
 def figure_domains(wildcards):

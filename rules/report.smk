@@ -115,7 +115,7 @@ rule corruption_figure:
     conda:
         "../envs/report.yaml"
     params:
-        labels=model_labels,
+        labels=suite_model_labels,
         suites=suite_settings,
     script:
         "../workflow/scripts/figures.py"
@@ -188,7 +188,7 @@ rule qualitative:
     conda:
         "../envs/report.yaml"
     params:
-        labels=model_labels,
+        labels=domain_model_labels,
         kind=domain_kind,
         title=qualitative_title,
         corruption=domain_corruption,
@@ -219,7 +219,7 @@ rule errors_figure:
     conda:
         "../envs/report.yaml"
     params:
-        labels=model_labels,
+        labels=diagnosed_model_labels,
         domains=diagnosed_domain_labels,
     script:
         "../workflow/scripts/figures.py"
@@ -243,7 +243,7 @@ rule boundary_ap_figure:
     conda:
         "../envs/report.yaml"
     params:
-        labels=model_labels,
+        labels=diagnosed_model_labels,
         domains=diagnosed_domain_labels,
         source=SOURCE,
     script:
@@ -267,7 +267,7 @@ rule reliability_figure:
     conda:
         "../envs/report.yaml"
     params:
-        labels=model_labels,
+        labels=diagnosed_model_labels,
         domains=diagnosed_domain_labels,
         colors=diagnosed_domain_colors,
     script:
@@ -291,7 +291,7 @@ rule confusion_figure:
     conda:
         "../envs/report.yaml"
     params:
-        labels=model_labels,
+        labels=domain_model_labels,
         title=qualitative_title,
     script:
         "../workflow/scripts/figures.py"
