@@ -448,3 +448,38 @@ def test_readme_oracle_on_the_official_cityscapes_protocol(shared_data, tmp_path
     # two_wheeler_mask decides by masks; ground-truth masks never overlap (no rider pixel is the bike's),
     # so no person becomes a rider: as none.
     assert ap["two_wheeler_mask"] == ap["none"]
+
+
+def test_domain_without_results_file_is_left_out(round_trip):
+    """Of the whole run, the model with files for two domains is asked for those two domains only."""
+    import re
+
+    from conftest import snakemake
+
+    work, config, _ = round_trip
+    proc = snakemake(work, "-n", "--forceall", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    wildcards = re.findall(r"^\s*wildcards: (.*)$", proc.stdout, re.M)
+    theirs = [w for w in wildcards if re.search(rf"\bmodel={ROUND_TRIP}\b", w)]
+    assert theirs and all(re.search(r"\bdomain=(coco_val2017|cityscapes_val),", w + ",") for w in theirs), theirs
+    assert any(re.search(r"\bdomain=cityscapes_val_half\b", w) for w in wildcards)  # the other models' are there
+    figures = set(re.findall(r"results/figures/\S+\.png", proc.stdout))
+    assert f"results/figures/{ROUND_TRIP}/coco_val2017_vs_cityscapes_val/per_class_ap.png" in figures
+    assert not any(f.startswith(f"results/figures/{ROUND_TRIP}/coco_val2017_vs_cityscapes_val_half") for f in figures)
+
+
+def test_report_names_the_domains_a_results_model_leaves_out():
+    from types import SimpleNamespace
+
+    import jinja2
+
+    from conftest import REPO
+
+    config = {"domains": {"coco": {}, "city": {}, "fog": {}},
+              "models": {"theirs": {"backend": "results_json", "label": "Theirs", "results": {"coco": "a.json"}},
+                         "ours": {"backend": "torchvision"}}}
+    template = jinja2.Template((REPO / "workflow/report/workflow.rst").read_text())
+    text = template.render(snakemake=SimpleNamespace(config=config))
+    assert "a model is left out of the tables and figures of the others:\n\n- **Theirs** (theirs): city, fog." in text
+    config["models"].pop("theirs")
+    assert "left out" not in template.render(snakemake=SimpleNamespace(config=config))
