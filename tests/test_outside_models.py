@@ -483,3 +483,43 @@ def test_report_names_the_domains_a_results_model_leaves_out():
     assert "a model is left out of the tables and figures of the others:\n\n- **Theirs** (theirs): city, fog." in text
     config["models"].pop("theirs")
     assert "left out" not in template.render(snakemake=SimpleNamespace(config=config))
+
+
+# Their config entries ---------------------------------------------------------------------------------------
+
+CONFIG = {
+    "datasets": {"coco_val2017": {"kind": "coco", "root": "/data/coco"}},
+    "corruption_suites": {"c": {"domain": "coco_val2017", "corruptions": ["fog"], "severities": [1, 2]}},
+}
+
+
+def config_error(models: dict) -> str:
+    from segshift import config as segshift_config
+
+    with pytest.raises(SegshiftError) as e:
+        segshift_config.validate({**CONFIG, "models": models})
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def test_outside_model_entries_are_checked():
+    from segshift import config as segshift_config
+
+    results = {"coco_val2017": "/r/coco.json", "coco_val2017-fog-1": "/r/f1.json", "coco_val2017-fog-2": "/r/f2.json"}
+    valid = segshift_config.validate({**CONFIG, "models": {
+        "theirs": {"backend": "results_json", "results": results},
+        "mine": {"backend": "python", "entry_point": "pkg.mod:build"},
+    }})
+    assert valid["models"]["mine"]["gpu"] is True and valid["models"]["mine"]["settings"] == {}
+    assert segshift_config.model_settings(valid, "theirs") == {}  # its files are no backend setting
+    assert "models.theirs.results names 'cityscapes', which is not a domain" in config_error(
+        {"theirs": {"backend": "results_json", "results": {**results, "cityscapes": "/r/c.json"}}})
+    assert "has no file for the source domain 'coco_val2017'" in config_error(
+        {"theirs": {"backend": "results_json", "results": {"coco_val2017-fog-1": "/r/f1.json"}}})
+    assert "gives 2 of the 3 domains of corruption suite 'c' and its clean domain (missing coco_val2017-fog-2)" in \
+        config_error({"theirs": {"backend": "results_json", "results": {k: v for k, v in list(results.items())[:2]}}})
+    assert "missing required key 'entry_point'" in config_error({"mine": {"backend": "python"}})
+    assert "missing required key 'weights'" in config_error(
+        {"m": {"backend": "torchvision", "architecture": "maskrcnn_resnet50_fpn"}})
+    assert "unknown key models.theirs.weights" in config_error(
+        {"theirs": {"backend": "results_json", "results": results, "weights": {"path": "/w"}}})

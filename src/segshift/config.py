@@ -188,7 +188,8 @@ def _check_results(config: dict, source: str) -> None:
             if have and len(have) < len(members):
                 missing = [n for n in members if n not in given]
                 raise ConfigError(f"{key} gives {len(have)} of the {len(members)} domains of corruption suite "
-                                  f"{suite!r} (missing {', '.join(missing)}); give all or none: mPC averages over all")
+                                  f"{suite!r} and its clean domain (missing {', '.join(missing)}); give all or none: "
+                                  "mPC averages over all")
 
 
 def covers(config: dict, model: str, domain: str) -> bool:
