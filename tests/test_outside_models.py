@@ -289,7 +289,15 @@ def round_trip(pipeline, tmp_path_factory):
     return work, new_config, targets
 
 
-def test_exported_predictions_read_back_give_the_same_metrics(round_trip):
+def test_results_json_model_in_the_workflow(round_trip, tmp_path):
+    """One test, so that the copied run is made once whatever the test workers (pytest -n 2)."""
+    _exported_predictions_read_back_give_the_same_metrics(round_trip)
+    _domain_without_results_file_is_left_out(round_trip)
+    _bad_results_file_stops_its_job_with_one_line(round_trip, tmp_path)
+    _results_file_hash_decides_reruns(round_trip)  # last: it changes a results file
+
+
+def _exported_predictions_read_back_give_the_same_metrics(round_trip):
     """Every number and every interval; only the model's name and the files' provenance differ."""
     import pyarrow.parquet as pq
 
@@ -310,7 +318,45 @@ def test_exported_predictions_read_back_give_the_same_metrics(round_trip):
             np.testing.assert_array_equal(a[name].to_numpy(), b[name].to_numpy(), err_msg=f"{resamples} {name}")
 
 
-def test_results_file_hash_decides_reruns(round_trip):
+def _domain_without_results_file_is_left_out(round_trip):
+    """Of the whole run, the model with files for two domains is asked for those two domains only."""
+    import re
+
+    from conftest import snakemake
+
+    work, config, _ = round_trip
+    proc = snakemake(work, "-n", "--forceall", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    wildcards = re.findall(r"^\s*wildcards: (.*)$", proc.stdout, re.M)
+    theirs = [w for w in wildcards if re.search(rf"\bmodel={ROUND_TRIP}\b", w)]
+    assert theirs and all(re.search(r"\bdomain=(coco_val2017|cityscapes_val),", w + ",") for w in theirs), theirs
+    assert any(re.search(r"\bdomain=cityscapes_val_half\b", w) for w in wildcards)  # the other models' are there
+    figures = set(re.findall(r"results/figures/\S+\.png", proc.stdout))
+    assert f"results/figures/{ROUND_TRIP}/coco_val2017_vs_cityscapes_val/per_class_ap.png" in figures
+    assert not any(f.startswith(f"results/figures/{ROUND_TRIP}/coco_val2017_vs_cityscapes_val_half") for f in figures)
+
+
+def _bad_results_file_stops_its_job_with_one_line(round_trip, tmp_path):
+    import yaml
+
+    from conftest import snakemake
+
+    work, config, _ = round_trip
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"image_id": 1, "category_id": 1, "sc')
+    experiment = yaml.safe_load(config.read_text())
+    experiment["models"]["broken"] = {"backend": "results_json", "results": {"coco_val2017": str(broken)}}
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    target = work / "resources/results_json/coco_val2017/broken.parquet"
+    proc = snakemake(work, "--cores", "1", str(target.relative_to(work)), configfile=bad_config)
+    assert proc.returncode != 0
+    assert (f"segshift error in rule check_results: results file of model broken on domain coco_val2017 {broken} "
+            "is not valid JSON") in proc.stdout, proc.stdout[-3000:]
+    assert not target.exists() and not list(target.parent.glob(".broken*"))
+
+
+def _results_file_hash_decides_reruns(round_trip):
     """A touched file reruns nothing; a changed one reruns its own model's checks and metrics on that domain only."""
     import os
     import re
@@ -330,26 +376,6 @@ def test_results_file_hash_decides_reruns(round_trip):
     assert {rule for rule, _ in jobs} >= {"check_results", "results_shard", "same_ruler_metrics", "cityscapes_metrics"}
     for rule, wildcards in jobs:
         assert f"model={ROUND_TRIP}" in wildcards and "domain=cityscapes_val" in wildcards, (rule, wildcards)
-
-
-def test_bad_results_file_stops_its_job_with_one_line(round_trip, tmp_path):
-    import yaml
-
-    from conftest import snakemake
-
-    work, config, _ = round_trip
-    broken = tmp_path / "broken.json"
-    broken.write_text('[{"image_id": 1, "category_id": 1, "sc')
-    experiment = yaml.safe_load(config.read_text())
-    experiment["models"]["broken"] = {"backend": "results_json", "results": {"coco_val2017": str(broken)}}
-    bad_config = tmp_path / "bad.yaml"
-    bad_config.write_text(yaml.safe_dump(experiment, sort_keys=False))
-    target = work / "resources/results_json/coco_val2017/broken.parquet"
-    proc = snakemake(work, "--cores", "1", str(target.relative_to(work)), configfile=bad_config)
-    assert proc.returncode != 0
-    assert (f"segshift error in rule check_results: results file of model broken on domain coco_val2017 {broken} "
-            "is not valid JSON") in proc.stdout, proc.stdout[-3000:]
-    assert not target.exists() and not list(target.parent.glob(".broken*"))
 
 
 # The README's entry-point example: an oracle ------------------------------------------------------------------
@@ -448,24 +474,6 @@ def test_readme_oracle_on_the_official_cityscapes_protocol(shared_data, tmp_path
     # two_wheeler_mask decides by masks; ground-truth masks never overlap (no rider pixel is the bike's),
     # so no person becomes a rider: as none.
     assert ap["two_wheeler_mask"] == ap["none"]
-
-
-def test_domain_without_results_file_is_left_out(round_trip):
-    """Of the whole run, the model with files for two domains is asked for those two domains only."""
-    import re
-
-    from conftest import snakemake
-
-    work, config, _ = round_trip
-    proc = snakemake(work, "-n", "--forceall", configfile=config)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    wildcards = re.findall(r"^\s*wildcards: (.*)$", proc.stdout, re.M)
-    theirs = [w for w in wildcards if re.search(rf"\bmodel={ROUND_TRIP}\b", w)]
-    assert theirs and all(re.search(r"\bdomain=(coco_val2017|cityscapes_val),", w + ",") for w in theirs), theirs
-    assert any(re.search(r"\bdomain=cityscapes_val_half\b", w) for w in wildcards)  # the other models' are there
-    figures = set(re.findall(r"results/figures/\S+\.png", proc.stdout))
-    assert f"results/figures/{ROUND_TRIP}/coco_val2017_vs_cityscapes_val/per_class_ap.png" in figures
-    assert not any(f.startswith(f"results/figures/{ROUND_TRIP}/coco_val2017_vs_cityscapes_val_half") for f in figures)
 
 
 def test_report_names_the_domains_a_results_model_leaves_out():
