@@ -254,17 +254,19 @@ def test_export_images_missing_cache_leaves_no_folder(domain, tmp_path):
 # In the workflow: the real YOLO model's export fed back as a results_json model ---------------------------------
 
 ROUND_TRIP = "yolov8n_seg_json"
+CORRUPTED = "coco_val2017_12-fog-3"
 
 
 @pytest.fixture(scope="module")
 def round_trip(pipeline, tmp_path_factory):
     """A copy of the test run with the YOLO model's exports on COCO and Cityscapes given back as a results_json
-    model (no file for the other domains), and that model's metric files made; (folder, config, targets)."""
+    model (no file for the other domains), and that model's metric files made; (folder, config, targets). Beside
+    it, the README's oracle as a python model (gpu: false) scored on COCO, and a corrupted domain's images."""
     import shutil
 
     import yaml
 
-    from conftest import snakemake
+    from conftest import shared_data_dir, snakemake
 
     source, config = pipeline
     work = tmp_path_factory.mktemp("round_trip")
@@ -272,7 +274,8 @@ def round_trip(pipeline, tmp_path_factory):
         shutil.copytree(source / name, work / name, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
     domains = ["coco_val2017", "cityscapes_val"]
     exports = [f"results/exports/{d}/yolov8n_seg.json" for d in domains]
-    snakemake(work, "--cores", "2", *exports, configfile=config, check=True)
+    oracle_gt = "results/exports/coco_val2017/ground_truth.json"
+    snakemake(work, "--cores", "2", *exports, oracle_gt, configfile=config, check=True)
     given = work / "theirs"
     given.mkdir()
     for d, path in zip(domains, exports):
@@ -280,21 +283,46 @@ def round_trip(pipeline, tmp_path_factory):
     experiment = yaml.safe_load(config.read_text())
     experiment["models"][ROUND_TRIP] = {"backend": "results_json", "label": "YOLOv8n-seg, its export read back",
                                         "results": {d: str(given / f"{d}.json") for d in domains}}
+    experiment["models"]["oracle"] = {"backend": "python", "entry_point": f"{readme_oracle(work)}:build", "gpu": False,
+                                      "settings": {"ground_truth": str(work / oracle_gt),
+                                                   "images": str(shared_data_dir() / "coco/val2017")}}
     new_config = work / "config.yaml"
     new_config.write_text(yaml.safe_dump(experiment, sort_keys=False))
     metric_names = {"coco_val2017": ["coco", "same_ruler"],
                     "cityscapes_val": ["same_ruler"] + [f"cityscapes_{p}" for p in experiment["evaluation"]["rider_policies"]]}
     targets = [f"results/metrics/{d}/{ROUND_TRIP}/{n}.json" for d in domains for n in metric_names[d]]
-    snakemake(work, "--cores", "2", *targets, configfile=new_config, check=True)
+    snakemake(work, "--cores", "2", *targets, "results/metrics/coco_val2017/oracle/coco.json",
+              f"results/exports/{CORRUPTED}/images", configfile=new_config, check=True)
     return work, new_config, targets
 
 
 def test_results_json_model_in_the_workflow(round_trip, tmp_path):
     """One test, so that the copied run is made once whatever the test workers (pytest -n 2)."""
     _exported_predictions_read_back_give_the_same_metrics(round_trip)
+    _oracle_and_exported_images_in_the_workflow(round_trip)
     _domain_without_results_file_is_left_out(round_trip)
     _bad_results_file_stops_its_job_with_one_line(round_trip, tmp_path)
     _results_file_hash_decides_reruns(round_trip)  # last: it changes a results file
+
+
+def _oracle_and_exported_images_in_the_workflow(round_trip):
+    import io
+
+    import pyarrow.parquet as pq
+
+    work, _, _ = round_trip
+    result = json.loads((work / "results/metrics/coco_val2017/oracle/coco.json").read_text())
+    assert result["results"]["segm"]["summary"]["AP"] == result["results"]["bbox"]["summary"]["AP"] == 1.0
+    _, metadata = predictions.read(sorted((work / "results/predictions/coco_val2017/oracle").glob("shard-*.parquet")))
+    assert {m["device"] for m in metadata} == {"cpu"} and {m["backend"] for m in metadata} == {"python"}
+    pngs = sorted((work / f"results/exports/{CORRUPTED}/images").rglob("*.png"))
+    assert len(pngs) == 12
+    cache = {i: png for path in (work / "resources/corrupted/coco_val2017_12/fog-3").glob("shard-*.parquet")
+             for i, png in zip(*pq.read_table(path, columns=["image_id", "png"]).to_pydict().values())}
+    rows = manifest.read(work / "resources/datasets/coco_val2017_12/manifest.parquet").images.iloc[:12]
+    for image_id, file_name in zip(rows["image_id"], rows["file_name"]):
+        exported = np.asarray(Image.open(work / f"results/exports/{CORRUPTED}/images" / Path(file_name).with_suffix(".png")))
+        assert (exported == np.asarray(Image.open(io.BytesIO(cache[image_id])))).all(), file_name
 
 
 def _exported_predictions_read_back_give_the_same_metrics(round_trip):
