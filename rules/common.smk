@@ -249,12 +249,15 @@ def check_results_files():
     for model in RESULTS_MODELS:
         for domain, path in config["models"][model]["results"].items():
             if not Path(path).is_file():
-                stop(f"models.{model}.results.{domain} is {path}, which is not a file; fix the path")
+                stop(
+                    f"models.{model}.results.{domain} is {path}, which is not a file; fix the path"
+                )
 
 
 check_results_files()
 
-_RESULTS_SHA256 = {}  # (path, size, mtime) -> sha256: each file hashed once per DAG build
+# (path, size, mtime) -> sha256: each file hashed once per DAG build
+_RESULTS_SHA256 = {}
 
 
 def results_sha256(wildcards):
@@ -334,7 +337,9 @@ def domain_test_size(wildcards):
 def model_gpus(wildcards):
     """GPUs an inference job holds: none for the CPU-only LiteRT runtime, nor for a python model
     with gpu: false."""
-    return int(segshift_backends.uses_gpu(model_backend(wildcards), model_settings(wildcards)))
+    return int(
+        segshift_backends.uses_gpu(model_backend(wildcards), model_settings(wildcards))
+    )
 
 
 # Shards ------------------------------------------------------------------------------------
@@ -421,7 +426,10 @@ def model_labels(wildcards):
 
 def domain_model_labels(wildcards):
     """The models of a figure of one domain: those with predictions on it."""
-    return {m: segshift_config.model_label(config, m) for m in domain_models(wildcards.domain)}
+    return {
+        m: segshift_config.model_label(config, m)
+        for m in domain_models(wildcards.domain)
+    }
 
 
 def diagnosed_model_labels(wildcards):
@@ -503,7 +511,12 @@ def suite_metric_files(wildcards):
     """Of every suite (the robustness table), or of the figure's suite."""
     chosen = [wildcards.suite] if "suite" in wildcards.keys() else list(SUITES)
     domains = [d for s in chosen for d in [SUITES[s]["domain"], *SUITES[s]["members"]]]
-    return [f for d in dict.fromkeys(domains) for m in domain_models(d) for f in protocol_files(d, m)]
+    return [
+        f
+        for d in dict.fromkeys(domains)
+        for m in domain_models(d)
+        for f in protocol_files(d, m)
+    ]
 
 
 # The source is always diagnosed: the Boundary AP gaps are taken to it.
@@ -793,9 +806,10 @@ def model_outputs(model):
 
 def export_files(wildcards):
     """snakemake export: every (domain, model)'s predictions and each domain's ground truth."""
-    return [f"results/exports/{d}/{m}.json" for d in DOMAINS for m in domain_models(d)] + [
-        f"results/exports/{d}/ground_truth.json" for d in DOMAINS
+    predictions = [
+        f"results/exports/{d}/{m}.json" for d in DOMAINS for m in domain_models(d)
     ]
+    return predictions + [f"results/exports/{d}/ground_truth.json" for d in DOMAINS]
 
 
 CORRUPTED_DOMAINS = [d for d in DOMAINS if config["domains"][d]["corruption"]]

@@ -12,10 +12,10 @@ rule infer:
         "results/predictions/{domain}/{model}/shard-{shard}-of-{num_shards}.parquet",
     log:
         "logs/infer/{domain}/{model}/shard-{shard}-of-{num_shards}.log",
-    wildcard_constraints:
-        model=alternatives(RUN_MODELS),
     benchmark:
         "logs/infer/{domain}/{model}/shard-{shard}-of-{num_shards}.benchmark.tsv"
+    wildcard_constraints:
+        model=alternatives(RUN_MODELS),
     conda:
         "../envs/infer.yaml"
     threads: 4
