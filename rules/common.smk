@@ -95,8 +95,8 @@ def sources(dataset):
         }
     if entry["kind"] == "cityscapes":
         return {
-            "images": str(root / segshift_cityscapes.IMAGE_SUBDIR),
-            "ground_truth": str(root / segshift_cityscapes.GT_SUBDIR),
+            "images": str(root / segshift_cityscapes.image_subdir(entry["split"])),
+            "ground_truth": str(root / segshift_cityscapes.gt_subdir(entry["split"])),
         }
     return {"images": entry["images"], "annotations": entry["annotations"]}
 

@@ -81,17 +81,18 @@ rule unpack_cityscapes:
     input:
         "resources/downloads/{dataset}/{package}_trainvaltest.zip",
     output:
-        directory("resources/{dataset}/{package}/val"),
+        directory("resources/{dataset}/{package}/{split}"),
     log:
-        "logs/unpack_cityscapes/{dataset}/{package}.log",
+        "logs/unpack_cityscapes/{dataset}/{package}/{split}.log",
     wildcard_constraints:
         package="gtFine|leftImg8bit",
+        split="train|val",
         dataset=alternatives(datasets_of_kind("cityscapes")),
     localrule: True
     conda:
         "../envs/data.yaml"
     params:
-        members="{package}/val",
+        members="{package}/{split}",
     script:
         "../workflow/scripts/unpack.py"
 

@@ -1,7 +1,8 @@
 """The image manifest of a dataset and how it is cut into shards.
 
 A manifest lists every image of a dataset, sorted by file name, as
-(image_id, file_name, width, height). `max_images` takes the first N rows, and
+(image_id, file_name, width, height), then the image's slice fields (city, sequence, condition,
+video, ...: plain string columns, whichever the dataset's kind knows). `max_images` takes the first N rows, and
 shards are named against the whole dataset (shard-00003-of-00100), so a quick
 run and a full run share their first shards.
 """
@@ -39,6 +40,11 @@ class Manifest:
     image_dir: Path  # file_name is relative to this folder
     gt_dir: Path | None = None  # Cityscapes: gtFine/val, for the official evaluator
 
+    @property
+    def slice_fields(self) -> list[str]:
+        """The columns an image can be grouped by (its slices), beyond the four every manifest has."""
+        return [c for c in self.images.columns if c not in COLUMNS]
+
     def select(self, max_images: int | None) -> pd.DataFrame:
         """The first `max_images` images by file name (all when None)."""
         return self.images if max_images is None else self.images.iloc[:max_images]
@@ -55,11 +61,16 @@ def write(
     image_dir: str | Path,
     gt_dir: str | Path | None = None,
 ) -> None:
-    images = images[COLUMNS].sort_values("file_name", kind="stable").reset_index(drop=True)
+    fields = [c for c in images.columns if c not in COLUMNS]
+    images = images[COLUMNS + fields].sort_values("file_name", kind="stable").reset_index(drop=True)
     if images["image_id"].duplicated().any():
         dup = images.loc[images["image_id"].duplicated(), "image_id"].iloc[0]
         raise SegshiftError(f"image id {dup} appears twice in the {dataset} annotations; fix the ground-truth file")
-    table = pa.Table.from_pandas(images, schema=_SCHEMA, preserve_index=False)
+    # A missing value stays null, not the string "None".
+    images[fields] = images[fields].astype(object).where(images[fields].notna(), None).map(
+        lambda v: v if v is None else str(v))
+    schema = pa.schema([*_SCHEMA, *(pa.field(f, pa.string()) for f in fields)])
+    table = pa.Table.from_pandas(images, schema=schema, preserve_index=False)
     meta = {
         "dataset": dataset,
         "image_dir": str(Path(image_dir).resolve()),

@@ -1,4 +1,4 @@
-"""Cityscapes val: download, and conversion of gtFine to a manifest and COCO-format ground truth.
+"""Cityscapes (val or train): download, and conversion of gtFine to a manifest and COCO-format ground truth.
 
 Instances are read from *_gtFine_instanceIds.png exactly as cityscapesscripts'
 instances2dict reads them: a pixel value v >= 1000 is instance v of label v // 1000,
@@ -25,8 +25,7 @@ from segshift.categories import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_NAME
 from segshift.errors import SegshiftError
 from segshift.io import atomic_path, write_json
 
-IMAGE_SUBDIR = "leftImg8bit/val"
-GT_SUBDIR = "gtFine/val"
+SPLITS = ("val", "train")  # gtFine has instance GT for both; no COCO model saw either
 IMAGE_SUFFIX = "_leftImg8bit.png"
 INSTANCE_SUFFIX = "_gtFine_instanceIds.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
@@ -39,8 +38,23 @@ CREDENTIAL_VARIABLES = ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD")
 _SUPERCATEGORY = {"person": "human", "rider": "human"}
 
 
+def image_subdir(split: str = "val") -> str:
+    return f"leftImg8bit/{split}"
+
+
+def gt_subdir(split: str = "val") -> str:
+    return f"gtFine/{split}"
+
+
+def slice_fields(frame: str) -> dict[str, str]:
+    """city and sequence of a frame (city/city_seq_frame_leftImg8bit.png); the sequence keeps its city,
+    since sequence numbers restart in every city."""
+    city, stem = frame.split("/", 1)
+    return {"city": city, "sequence": "_".join(stem.split("_")[:2])}
+
+
 def list_frames(image_dir: str | Path, dataset: str = "<cityscapes dataset>") -> list[str]:
-    """Frame file names relative to leftImg8bit/val, sorted (city/city_seq_frame_leftImg8bit.png)."""
+    """Frame file names relative to leftImg8bit/{split}, sorted (city/city_seq_frame_leftImg8bit.png)."""
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise SegshiftError(f"Cityscapes image folder not found: {image_dir}; check datasets.{dataset}.root")
@@ -51,7 +65,7 @@ def list_frames(image_dir: str | Path, dataset: str = "<cityscapes dataset>") ->
 
 
 def instance_file(frame: str) -> str:
-    """gtFine instanceIds file of a frame, relative to gtFine/val."""
+    """gtFine instanceIds file of a frame, relative to gtFine/{split}."""
     return frame[: -len(IMAGE_SUFFIX)] + INSTANCE_SUFFIX
 
 
@@ -61,7 +75,7 @@ def read_label_image(path: str | Path) -> np.ndarray:
             return np.array(im)
     except FileNotFoundError:
         raise SegshiftError(
-            f"ground truth {path} is missing; Cityscapes val needs gtFine_trainvaltest.zip unpacked under the root"
+            f"ground truth {path} is missing; Cityscapes needs gtFine_trainvaltest.zip unpacked under the root"
         ) from None
     except (OSError, SyntaxError) as e:
         raise SegshiftError(f"ground truth {path} is unreadable ({e}); unpack gtFine_trainvaltest.zip again") from None
@@ -104,10 +118,11 @@ def frame_annotations(instance_ids: np.ndarray, image_id: int, first_id: int) ->
 def convert(
     image_dir: str | Path, gt_dir: str | Path, manifest_out: str | Path, ground_truth_out: str | Path, *, dataset: str
 ) -> int:
-    """Write the manifest and the COCO-format instances of Cityscapes val; return the frame count.
+    """Write the manifest and the COCO-format instances of a Cityscapes split; return the frame count.
 
-    `image_dir` is leftImg8bit/val and `gt_dir` gtFine/val. Image ids are 1..N in
-    file-name order, stable for a given copy of the dataset.
+    `image_dir` is leftImg8bit/{split} and `gt_dir` gtFine/{split}. Image ids are 1..N in
+    file-name order, stable for a given copy of the dataset. The manifest carries each frame's
+    city and sequence, the fields its slices are cut by.
     """
     image_dir, gt_dir = Path(image_dir), Path(gt_dir)
     frames = list_frames(image_dir, dataset)
@@ -138,7 +153,7 @@ def convert(
         )
         annotations += frame_annotations(ids, image_id, first_id=len(annotations) + 1)
     ground_truth = {
-        "info": {"description": "Cityscapes val instances (gtFine) in COCO format, made by segshift"},
+        "info": {"description": f"Cityscapes instances (gtFine, {gt_dir.name}) in COCO format, made by segshift"},
         "images": images,
         "annotations": annotations,
         "categories": [
@@ -147,7 +162,8 @@ def convert(
         ],
     }
     write_json(ground_truth_out, ground_truth, indent=None)
-    table = pd.DataFrame([(im["id"], im["file_name"], im["width"], im["height"]) for im in images], columns=manifest.COLUMNS)
+    table = pd.DataFrame([{"image_id": im["id"], "file_name": im["file_name"], "width": im["width"], "height": im["height"],
+                           **slice_fields(im["file_name"])} for im in images])
     manifest.write(manifest_out, table, dataset=dataset, image_dir=image_dir, gt_dir=gt_dir)
     return len(frames)
 
@@ -161,8 +177,8 @@ def credentials_from_env() -> tuple[str, str] | None:
 
 
 MISSING_CREDENTIALS = (
-    "Cityscapes val is neither on disk nor downloadable: set the cityscapes dataset's root to an existing copy "
-    "(leftImg8bit/val and gtFine/val), or export CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD "
+    "Cityscapes is neither on disk nor downloadable: set the cityscapes dataset's root to an existing copy "
+    "(leftImg8bit/<split> and gtFine/<split>), or export CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD "
     "(an account from https://www.cityscapes-dataset.com/register/)"
 )
 
