@@ -212,6 +212,68 @@ def test_cityscapes_stage_equals_the_official_evaluator_on_the_real_frame(shared
         assert result["results"]["per_class"]["car"]["AP"] > 0  # the frame's two large cars are found
 
 
+@pytest.fixture(scope="module")
+def aachen_run(shared_data, yolo_weights, tmp_path_factory):
+    """The 8 full-resolution Cityscapes train frames (split: train) and YOLOv8n-seg's predictions on them."""
+    root = shared_data / "cityscapes_aachen"
+    if not (root / "gtFine/train").is_dir():
+        pytest.skip(f"the full-resolution train frames are not at {root}")
+    out = tmp_path_factory.mktemp("aachen")
+    cityscapes_data.convert(root / cityscapes_data.image_subdir("train"), root / cityscapes_data.gt_subdir("train"),
+                            out / "manifest.parquet", out / "gt.json", dataset="cityscapes_aachen")
+    job = inference.ShardJob(manifest=out / "manifest.parquet", shard=0, images_per_shard=8, num_images=8,
+                             model="yolov8n_seg", backend="yolo_seg_export", settings={}, weights=yolo_weights,
+                             weights_sha256=None, output=out / "s.parquet", threads=2)
+    inference.run_shard(job)
+    return out, root / "gtFine/train"
+
+
+def test_the_train_split_official_protocol_equals_cityscapesscripts_run_directly(aachen_run, tmp_path):
+    out, gt_dir = aachen_run
+    gt = json.loads((out / "gt.json").read_text())
+    ids = [im["id"] for im in gt["images"]]
+    assert len(ids) == 8 and {(im["width"], im["height"]) for im in gt["images"]} == {(2048, 1024)}
+    policy = "two_wheeler"  # the frames hold 2 riders: a policy that can find them
+    frame, _ = predictions.read([out / "s.parquet"])
+    mapped, _ = cityscapes.to_cityscapes(frame, CLASS_MAPPING, policy)
+    theirs = official_direct(mapped, cityscapes.ground_truth_images(gt, ids), gt_dir, tmp_path)
+    # The default engine; the official one is cityscapesscripts itself (its val test checks both).
+    result, _ = metrics.cityscapes_metrics([out / "s.parquet"], out / "gt.json", out / "manifest.parquet", engine="segshift",
+                                           score_threshold=0.0, class_mapping=CLASS_MAPPING, rider_policy=policy)
+    ours = {"per_class": {k: {m: np.nan if v is None else v for m, v in d.items()}
+                          for k, d in result["results"]["per_class"].items()},
+            "mean": {k: np.nan if v is None else v for k, v in result["results"]["mean"].items()}}
+    assert_same_numbers(ours, theirs)
+    assert theirs["classes"]["car"]["ap"] > 0.05 and theirs["classes"]["person"]["ap"] > 0  # real objects are found
+
+
+def test_the_train_split_same_ruler_equals_pycocotools_on_the_exported_json(aachen_run, tmp_path):
+    out, _ = aachen_run
+    result, _ = metrics.same_ruler_metrics([out / "s.parquet"], out / "gt.json", out / "gt.json", domain="cityscapes_aachen",
+                                           kind="cityscapes", source="cityscapes_aachen", source_kind="cityscapes",
+                                           engine="hotcoco", score_threshold=0.0)
+    frame, metadata = predictions.read([out / "s.parquet"])
+    gt = json.loads((out / "gt.json").read_text())
+    classes = coco.domain_classes(gt, "cityscapes")
+    shared = coco.shared_class_ground_truth(gt, "cityscapes", classes)
+    exported = tmp_path / "results.json"
+    exported.write_text(json.dumps(predictions.to_coco_results(frame[frame.category_id.isin(classes)], "segm")))
+    with contextlib.redirect_stdout(io.StringIO()):
+        index = COCO()
+        index.dataset = shared
+        index.createIndex()
+        evaluator = COCOeval(index, index.loadRes(str(exported)), "segm")
+        evaluator.params.imgIds = predictions.covered_images(metadata)
+        evaluator.params.catIds = classes
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    summary = result["results"]["segm"]["summary"]
+    for k, name in enumerate(("AP", "AP50", "AP75")):
+        assert summary[name] == pytest.approx(evaluator.stats[k], abs=1e-9), name
+    assert summary["AP"] > 0
+
+
 def test_a_mask_of_the_wrong_size_is_a_one_line_error_naming_file_image_and_sizes(shared_data, yolo_weights, tmp_path):
     out = real_cityscapes_predictions(shared_data, yolo_weights, tmp_path)
     frame, metadata = predictions.read([out / "s.parquet"])
