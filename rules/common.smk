@@ -44,6 +44,7 @@ TARGETS = [d for d in DOMAINS if d != SOURCE]
 MODELS = list(config["models"])
 RIDER_POLICIES = config["evaluation"]["rider_policies"]
 SUITES = segshift_domains.suites(config)
+SLICES = config["slices"]
 
 
 def datasets_of_kind(kind):
@@ -805,9 +806,13 @@ def model_outputs(model):
 
 
 def export_files(wildcards):
-    """snakemake export: every (domain, model)'s predictions and each domain's ground truth."""
+    """snakemake export: every (domain, model)'s predictions and per-image results, and each domain's
+    ground truth."""
     predictions = [
-        f"results/exports/{d}/{m}.json" for d in DOMAINS for m in domain_models(d)
+        f"results/exports/{d}/{m}{ext}"
+        for d in DOMAINS
+        for m in domain_models(d)
+        for ext in (".json", ".per_image.parquet")
     ]
     return predictions + [f"results/exports/{d}/ground_truth.json" for d in DOMAINS]
 
@@ -822,6 +827,35 @@ def export_image_folders(wildcards):
 
 def domain_num_images(wildcards):
     return selected_images(domain_dataset(wildcards.domain))[1]
+
+
+def slice_match_files(wildcards):
+    return [
+        f"results/metrics/{wildcards.domain}/{m}/same_ruler_matches.npz"
+        for m in domain_models(wildcards.domain)
+    ]
+
+
+def slice_models(wildcards):
+    return domain_models(wildcards.domain)
+
+
+def slice_fields(wildcards):
+    return SLICES[wildcards.domain]
+
+
+def slice_labels(wildcards):
+    return {"model": "all models", "figure": f"slices, {domain_label(wildcards.domain)}"}
+
+
+def slice_table(wildcards):
+    return f"results/tables/slices/{wildcards.domain}.csv"
+
+
+def slice_files():
+    return expand(
+        "results/tables/slices/{domain}.{ext}", domain=list(SLICES), ext=["csv", "md"]
+    ) + expand("results/figures/slices/{domain}.png", domain=list(SLICES))
 
 
 # Across models -------------------------------------------------------------------------------
@@ -890,4 +924,4 @@ def real_target_labels(wildcards):
 
 
 def final_outputs(wildcards):
-    return table_files() + figure_files()
+    return table_files() + figure_files() + slice_files()

@@ -28,9 +28,12 @@ rule same_ruler_metrics:
         predictions=prediction_shards,
         ground_truth=domain_ground_truth,
         source_ground_truth=source_ground_truth,
+        manifest=domain_manifest,
     output:
         metrics="results/metrics/{domain}/{model}/same_ruler.json",
         resamples="results/metrics/{domain}/{model}/same_ruler_resamples.parquet",
+        per_image="results/metrics/{domain}/{model}/per_image.parquet",
+        matches="results/metrics/{domain}/{model}/same_ruler_matches.npz",
     log:
         "logs/same_ruler_metrics/{domain}/{model}.log",
     conda:
@@ -358,3 +361,32 @@ rule confusions_table:
         labels=model_labels,
     script:
         "../workflow/scripts/tables.py"
+
+
+# Slices (issue 22): the same ruler's mask AP per value of a manifest field, from the stored matching.
+
+
+rule slices_table:
+    input:
+        matches=slice_match_files,
+        manifest=domain_manifest,
+    output:
+        csv=report(
+            "results/tables/slices/{domain}.csv",
+            caption="../workflow/report/slices.rst",
+            category="Slices",
+            subcategory="All models",
+            labels=slice_labels,
+        ),
+        md="results/tables/slices/{domain}.md",
+    log:
+        "logs/tables/slices/{domain}.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        fields=slice_fields,
+        models=slice_models,
+        labels=model_labels,
+        bootstrap=config["evaluation"]["bootstrap"],
+    script:
+        "../workflow/scripts/slices.py"

@@ -15,6 +15,21 @@ rule export_predictions:
         "../workflow/scripts/export.py"
 
 
+# Per-image results next to the predictions, so that FiftyOne users can sort samples by them.
+rule export_per_image:
+    input:
+        "results/metrics/{domain}/{model}/per_image.parquet",
+    output:
+        "results/exports/{domain}/{model}.per_image.parquet",
+    log:
+        "logs/export/{domain}/{model}.per_image.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    shell:
+        "cp {input} {output} 2> {log}"
+
+
 rule export_ground_truth:
     input:
         ground_truth=domain_ground_truth,

@@ -295,3 +295,26 @@ rule confusion_figure:
         title=qualitative_title,
     script:
         "../workflow/scripts/figures.py"
+
+
+rule slices_figure:
+    input:
+        slice_table,
+    output:
+        png=report(
+            "results/figures/slices/{domain}.png",
+            caption="../workflow/report/slices_figure.rst",
+            category="Slices",
+            subcategory="All models",
+            labels=slice_labels,
+        ),
+        pdf="results/figures/slices/{domain}.pdf",
+    log:
+        "logs/figures/slices/{domain}.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        title=qualitative_title,
+    script:
+        "../workflow/scripts/figures.py"

@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
-from segshift import domains
+from segshift import domains, slices
 from segshift.categories import COCO_NAME_TO_ID
 from segshift.errors import SegshiftError
 
@@ -142,6 +142,10 @@ def _check_semantics(config: dict, source: str) -> None:
             raise ConfigError(f"{source}: {key} names {domain!r}, which is not a domain (domains: {', '.join(names)})")
     _check_shift_pairs(config, source)
     _check_results(config, source)
+    try:
+        slices.check(config, source)
+    except SegshiftError as e:
+        raise ConfigError(str(e)) from None
     for name, dataset in config["datasets"].items():
         if dataset["kind"] == "coco_json":
             _check_coco_json(config, name, dataset, source)

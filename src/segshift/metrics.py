@@ -12,7 +12,7 @@ import pandas as pd
 from segshift import manifest, predictions
 from segshift.categories import COCO_ID_TO_NAME, COCO_NAME_TO_ID
 from segshift.errors import SegshiftError
-from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, clean_nan, coco, diagnostics, provenance
+from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, clean_nan, coco, diagnostics, per_image, provenance
 from segshift.io import read_json
 
 log = logging.getLogger(__name__)
@@ -72,15 +72,26 @@ def coco_metrics(files, ground_truth_file, *, engine: str, score_threshold: floa
 
 def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, domain: str, kind: str, source: str,
                        source_kind: str, engine: str, score_threshold: float, ignore_regions: bool = False,
-                       resampling: dict | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """COCO-style AP, per class and size, on the classes a domain shares with the source (COCO's taxonomy)."""
+                       resampling: dict | None = None, details: dict | None = None
+                       ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """COCO-style AP, per class and size, on the classes a domain shares with the source (COCO's taxonomy).
+
+    details: a dict filled with what the slices and per-image tables read: "per_image" (per_image.COUNTS
+    of every scored image) and "matches" (the mask matching, its image ids and class names)."""
     source_classes = coco.domain_classes(read_json(source_ground_truth_file, what="ground-truth file"), source_kind)
 
     def score(gt, frame, ids, draws):
         classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
         shared, frame, ignored = coco.same_ruler_inputs(gt, kind, frame, classes, ignore_regions)
         results = coco.same_ruler_scores(shared, frame, ids, engine, classes, ignored if ignore_regions else None)
-        values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, relative=True)
+        pairs = {}
+        if details is not None:
+            pairs["segm"] = bootstrap.coco_pairs(shared, frame, ids, "segm", classes)
+            names = {c["id"]: c["name"] for c in shared["categories"]}
+            details["matches"] = (bootstrap.match(pairs["segm"]), pairs["segm"].images, [names[c] for c in classes])
+            details["per_image"] = per_image.counts(shared, frame, ids, classes, engine if engine != "faster_coco_eval"
+                                                    else "pycocotools")
+        values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, relative=True, pairs=pairs)
         return results, values
 
     return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, score, resampling,
@@ -152,14 +163,16 @@ def confusion_metrics(files, ground_truth_file, *, domain: str, kind: str, score
 
 
 def _resampled(gt, frame, ids, classes, draws, relative: bool = False, iou_types=coco.IOU_TYPES,
-               dilation_ratio: float = coco.DILATION_RATIO) -> dict[str, np.ndarray]:
+               dilation_ratio: float = coco.DILATION_RATIO, pairs: dict | None = None) -> dict[str, np.ndarray]:
     """Per-resample values of each IoU type ("segm/summary/AP", ...); relative: also the size buckets
-    relative to the image (APs_rel, APm_rel, APl_rel), matched again on the same IoUs."""
+    relative to the image (APs_rel, APm_rel, APl_rel), matched again on the same IoUs. pairs: coco_pairs
+    already computed, by IoU type."""
     names = {c["id"]: c["name"] for c in gt["categories"]}
     names = [names[c] for c in sorted(classes)]
     out = {}
+    computed = pairs or {}
     for iou_type in iou_types:
-        pairs = bootstrap.coco_pairs(gt, frame, ids, iou_type, classes, dilation_ratio)
+        pairs = computed.get(iou_type) or bootstrap.coco_pairs(gt, frame, ids, iou_type, classes, dilation_ratio)
         values = bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.match(pairs), draws), names)
         out.update({f"{iou_type}/{k}": v for k, v in values.items()})
         if relative:

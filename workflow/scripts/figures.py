@@ -14,6 +14,10 @@ def main(snakemake):
     inputs, params, w = snakemake.input, snakemake.params, snakemake.wildcards
     stem = Path(snakemake.output[0]).with_suffix("")  # the PNG; its PDF beside it
     name = snakemake.rule
+    if name == "slices_figure":
+        table = pd.read_csv(inputs[0], keep_default_na=False, na_values=[""], dtype={"slice": str})
+        figures.save(figures.slices(table, params.labels, params.title), stem)
+        return
     if name == "corruption_figure":
         fig = figures.suite_figure(params.labels, w.suite, params.suites[w.suite], [read_json(f) for f in inputs])
         figures.save(fig, stem)

@@ -1,12 +1,14 @@
-"""COCO-style metrics of one model on the classes a domain shares with the source."""
+"""COCO-style metrics of one model on the classes a domain shares with the source, with its
+per-image results and the mask matching that the slices re-accumulate."""
 
-from segshift import metrics, workflow
-from segshift.evaluation import bootstrap
+from segshift import manifest, metrics, slices, workflow
+from segshift.evaluation import bootstrap, per_image
 from segshift.io import write_json
 
 
 def main(snakemake):
     params = snakemake.params
+    details = {}
     result, values = metrics.same_ruler_metrics(
         list(snakemake.input.predictions),
         snakemake.input.ground_truth,
@@ -19,7 +21,11 @@ def main(snakemake):
         engine=params.engine,
         score_threshold=params.score_threshold,
         ignore_regions=params.ignore_regions,
+        details=details,
     )
+    images = manifest.read(snakemake.input.manifest).images
+    per_image.write(snakemake.output.per_image, per_image.table(images, details["per_image"]))
+    slices.write_matches(snakemake.output.matches, *details["matches"])
     bootstrap.write_values(snakemake.output.resamples, values, snakemake.params.bootstrap, result["counts"]["images"])
     write_json(snakemake.output.metrics, result)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from segshift import manifest
+from segshift import manifest, slices
 from segshift.categories import COCO_CATEGORIES, COCO_NAME_TO_ID
 from segshift.datasets.coco import image_table, load_annotations
 from segshift.errors import SegshiftError
@@ -49,6 +49,10 @@ def prepare(
     annotation_file, image_dir = Path(annotation_file), Path(image_dir)
     data = load_annotations(annotation_file)
     images = image_table(data, annotation_file, image_dir, f"fix datasets.{dataset}.images or the JSON's file_name")
+    # Any other key of an image record (weather, timeofday, video, ...) is a slice field of the manifest.
+    fields = sorted({k for im in data["images"] for k in im} - slices.COCO_IMAGE_KEYS)
+    for field in fields:
+        images[field] = [im.get(field) for im in data["images"]]
     to_coco = category_map(data["categories"], category_mapping)
     if not to_coco:
         raise SegshiftError(f"no category of {annotation_file} maps to a COCO class; give datasets.{dataset}.category_mapping")
