@@ -97,7 +97,8 @@ def test_converter_agrees_with_cityscapesscripts_on_the_real_frame(shared_data, 
         "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle"
     ]
     assert table.images.to_dict("records") == [
-        {"image_id": 1, "file_name": "frankfurt/frankfurt_000000_000294_leftImg8bit.png", "width": 256, "height": 128}
+        {"image_id": 1, "file_name": "frankfurt/frankfurt_000000_000294_leftImg8bit.png", "width": 256, "height": 128,
+         "city": "frankfurt", "sequence": "frankfurt_000000"}
     ]
     assert table.gt_dir == (root / "gtFine" / "val").resolve()
 

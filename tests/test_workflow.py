@@ -32,7 +32,8 @@ FIGURES = (
     + [f"results/figures/diagnostics/confusion/{d}"
        for d in ("coco_val2017", "cityscapes_val")]
     + [f"results/figures/across_models/effective_robustness/{t}"
-       for t in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "coco_val2017_12_c")]
+       for t in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "cityscapes_aachen", "coco_val2017_12_c")]
+    + ["results/figures/slices/cityscapes_aachen"]
     + ["results/figures/across_models/synthetic_vs_real"]
 )
 PANELS = [f"results/figures/qualitative/{d}.png"
@@ -137,7 +138,7 @@ def test_cityscapes_table_equals_the_official_evaluator(pipeline):
         frame, image_ids = shard_frame(work, "cityscapes_val", model)
         mapped, _ = cityscapes.to_cityscapes(frame, mapping, "none")
         official = cityscapes.evaluate_official(mapped, cityscapes.ground_truth_images(ground_truth, image_ids), gt_dir)
-        rows = table[(table.model == model) & (table.rider_policy == "none")]
+        rows = table[(table.model == model) & (table.domain == "cityscapes_val") & (table.rider_policy == "none")]
         for cls, values in official["per_class"].items():
             for metric in ("AP", "AP50"):
                 got = rows[(rows.category == cls) & (rows.metric == metric)]["value"]
@@ -168,6 +169,32 @@ def test_transfer_gap_compares_the_same_classes_on_both_domains(pipeline):
             assert row.at["all", "source_value"] == pytest.approx(np.mean([source[c]["AP"] for c in both]), abs=1e-9)
             assert row.at["all", "domain_value"] == pytest.approx(np.mean([target[c]["AP"] for c in both]), abs=1e-9)
             assert row.at["car", "gap"] == pytest.approx(source["car"]["AP"] - target["car"]["AP"], abs=1e-9)
+
+
+def test_slices_and_per_image_results_read_the_same_rulers_matching(pipeline):
+    """The city slice of the aachen frames is the whole domain: its AP is the same-ruler file's; each
+    sequence slice (one frame) is pycocotools on that frame alone; per-image counts sum to the domain's."""
+    work, _ = pipeline
+    table = pd.read_csv(work / "results/tables/slices/cityscapes_aachen.csv")
+    gt = json.loads((work / "resources/datasets/cityscapes_aachen/ground_truth.json").read_text())
+    classes = coco.domain_classes(gt, "cityscapes")
+    names = {im["id"]: im["file_name"].split("/")[1].rsplit("_", 2)[0] for im in gt["images"]}
+    for model in MODELS:
+        rows = table[(table.model == model) & (table.metric == "AP")]
+        same_ruler = json.loads((work / f"results/metrics/cityscapes_aachen/{model}/same_ruler.json").read_text())
+        city = rows[rows.field == "city"]
+        assert city.slice.tolist() == ["aachen"] and city.images.item() == 8
+        assert city.value.item() == pytest.approx(same_ruler["results"]["segm"]["summary"]["AP"], abs=1e-9)
+        frame, _ = shard_frame(work, "cityscapes_aachen", model)
+        for image_id in (1, 5):
+            alone = coco.same_ruler(gt, "cityscapes", frame, [image_id], "pycocotools", classes)["segm"]["summary"]["AP"]
+            assert rows[rows.slice == names[image_id]].value.item() == pytest.approx(alone, abs=1e-9)
+        per_image = pd.read_parquet(work / f"results/metrics/cityscapes_aachen/{model}/per_image.parquet")
+        assert per_image.columns[:4].tolist() == ["image_id", "file_name", "city", "sequence"] and len(per_image) == 8
+        shared = coco.shared_class_ground_truth(gt, "cityscapes", classes)
+        assert per_image.ground_truth.sum() == sum(1 for a in shared["annotations"] if not a["iscrowd"])
+        assert (per_image.misses_50 == per_image.ground_truth - per_image.true_positives_50).all()
+    assert (work / "results/figures/slices/cityscapes_aachen.pdf").stat().st_size > 0
 
 
 def test_gaussian_noise_lowers_coco_mask_ap_by_pycocotools_on_the_same_parquet(pipeline):
@@ -212,7 +239,7 @@ def test_effective_robustness_refits_the_gap_tables_numbers(pipeline):
     er = pd.read_csv(work / "results/tables/effective_robustness.csv")
     gap = pd.read_csv(work / "results/tables/transfer_gap.csv")
     robustness = pd.read_csv(work / "results/tables/robustness.csv")
-    for target in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "coco_val2017_12_c"):
+    for target in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "cityscapes_aachen", "coco_val2017_12_c"):
         for iou_type in ("segm", "bbox"):
             rows = er[(er.target == target) & (er.iou_type == iou_type)]
             value = lambda model, metric: rows[(rows.model == model) & (rows.metric == metric)].value.item()  # noqa: E731
@@ -255,7 +282,7 @@ def test_synthetic_vs_real_rank_correlations_equal_scipy_on_the_tables_numbers(p
     gap = pd.read_csv(work / "results/tables/transfer_gap.csv")
     gap = gap[(gap.iou_type == "segm") & (gap.category == "all") & (gap.metric == "AP")].set_index(["model", "domain"])
     checked = 0
-    for target in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12"):
+    for target in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "cityscapes_aachen"):
         real = np.array([gap.at[(m, target), "domain_value"] for m in MODELS])
         source = np.array([gap.at[(m, target), "source_value"] for m in MODELS])
         clean = np.array([ap[(m, "coco_val2017_12")] for m in MODELS])
@@ -271,11 +298,11 @@ def test_synthetic_vs_real_rank_correlations_equal_scipy_on_the_tables_numbers(p
                 mae = np.mean(np.abs(source - (clean - corrupted) - real))
                 assert rows.at["mae", "value"] == pytest.approx(mae, abs=1e-9)
                 checked += 1
-    assert checked == 18
+    assert checked == 24
     pairs = {tuple(p) for p in yaml.safe_load(config.read_text())["report"]["shift_pairs"]}
     assert {(r.corruption, r.target) for r in svr[svr.pair].itertuples()} == pairs
     best = svr[svr.best & (svr.metric == "mae")]
-    assert sorted(best.target) == ["cityscapes_val", "cityscapes_val_half", "coco_val2017_12"]
+    assert sorted(best.target) == ["cityscapes_aachen", "cityscapes_val", "cityscapes_val_half", "coco_val2017_12"]
     for r in best.itertuples():
         assert r.value == svr[(svr.target == r.target) & (svr.metric == "mae")].value.min()
 
@@ -531,7 +558,7 @@ def test_adding_a_model_plans_only_that_models_jobs(pipeline, tmp_path):
     # The population's tables and every one of its figures are redrawn with the new model.
     across = [j for j in jobs if j["rule"] in ACROSS_MODELS]
     assert {j["wildcards"].get("target") for j in across if j["rule"] == "effective_robustness_figure"} == {
-        "cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "coco_val2017_12_c"}
+        "cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "cityscapes_aachen", "coco_val2017_12_c"}
     assert {j["rule"] for j in across} == ACROSS_MODELS
 
 

@@ -83,14 +83,17 @@ def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, do
     def score(gt, frame, ids, draws):
         classes = sorted(set(coco.domain_classes(gt, kind)) & set(source_classes))
         shared, frame, ignored = coco.same_ruler_inputs(gt, kind, frame, classes, ignore_regions)
-        results = coco.same_ruler_scores(shared, frame, ids, engine, classes, ignored if ignore_regions else None)
+        evaluators = {} if details is not None and engine != "faster_coco_eval" else None
+        results = coco.same_ruler_scores(shared, frame, ids, engine, classes, ignored if ignore_regions else None,
+                                         evaluators=evaluators)
         pairs = {}
         if details is not None:
             pairs["segm"] = bootstrap.coco_pairs(shared, frame, ids, "segm", classes)
             names = {c["id"]: c["name"] for c in shared["categories"]}
             details["matches"] = (bootstrap.match(pairs["segm"]), pairs["segm"].images, [names[c] for c in classes])
-            details["per_image"] = per_image.counts(shared, frame, ids, classes, engine if engine != "faster_coco_eval"
-                                                    else "pycocotools")
+            # The AP's own evaluation, read per image (faster-coco-eval's evalImgs differ: pycocotools then).
+            details["per_image"] = (per_image.from_evaluator(*evaluators["segm"], shared, ids) if evaluators
+                                    else per_image.counts(shared, frame, ids, classes, "pycocotools"))
         values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, relative=True, pairs=pairs)
         return results, values
 

@@ -79,6 +79,7 @@ def evaluate(
     pr_curves: bool = False,
     area_scale: dict[int, float] | None = None,
     dilation_ratio: float = DILATION_RATIO,
+    evaluators: dict | None = None,
 ) -> dict[str, Any]:
     """COCO-style AP of `frame` (predictions.read's frame) on `image_ids`.
 
@@ -91,6 +92,8 @@ def evaluate(
     the engine whose results loader segshift fills itself.
     iou_types may hold "boundary" (Boundary AP of the masks, bands `dilation_ratio` of the image
     diagonal wide), which faster-coco-eval evaluates.
+    evaluators: a dict given here gets each IoU type's evaluated COCOeval (its evalImgs are the
+    per-image results) and the results list it loaded.
     """
     if BOUNDARY in iou_types and engine != "faster_coco_eval":
         out = evaluate(ground_truth, frame, image_ids, engine=engine, iou_types=tuple(t for t in iou_types if t != BOUNDARY),
@@ -126,6 +129,8 @@ def evaluate(
             evaluator.evaluate()
             evaluator.accumulate()
             evaluator.summarize()
+        if evaluators is not None:
+            evaluators[iou_type] = (evaluator, results)
         stats = [float("nan") if s < 0 else float(s) for s in evaluator.stats[:6]]
         precision = np.asarray(evaluator.eval["precision"])  # [iou, recall, class, area, max_dets]
         per_class = {}
@@ -250,10 +255,11 @@ def same_ruler(ground_truth: dict, kind: str, frame: pd.DataFrame, image_ids: li
 
 
 def same_ruler_scores(gt: dict, frame: pd.DataFrame, image_ids: list[int], engine: str, classes: list[int],
-                      ignored: int | None = None) -> dict[str, Any]:
-    """same_ruler on its prepared inputs (same_ruler_inputs); `ignored` is recorded when given."""
+                      ignored: int | None = None, evaluators: dict | None = None) -> dict[str, Any]:
+    """same_ruler on its prepared inputs (same_ruler_inputs); `ignored` is recorded when given;
+    evaluators: as evaluate's."""
     ids = sorted(classes)
-    result = evaluate(gt, frame, image_ids, engine=engine, category_ids=ids, pr_curves=True)
+    result = evaluate(gt, frame, image_ids, engine=engine, category_ids=ids, pr_curves=True, evaluators=evaluators)
     relative = evaluate(gt, frame, image_ids, category_ids=ids, area_scale=relative_area_scale(gt, image_ids))
     for kind, values in result.items():
         for key in ("APs", "APm", "APl"):

@@ -34,8 +34,6 @@ COUNTS = [
 def counts(gt: dict, frame: pd.DataFrame, image_ids: list[int], classes: list[int], engine: str = "hotcoco"
            ) -> pd.DataFrame:
     """COUNTS per image of `image_ids` (rows in that order), from `gt` and `frame` as the same ruler scores them."""
-    from pycocotools import mask as mask_api
-
     _, COCOeval = coco._engine(engine)
     index = coco.load_ground_truth(gt, engine)
     frame = frame[frame["image_id"].isin(set(image_ids)) & frame["category_id"].isin(set(classes))]
@@ -46,6 +44,13 @@ def counts(gt: dict, frame: pd.DataFrame, image_ids: list[int], classes: list[in
         evaluator.params.imgIds = sorted(image_ids)
         evaluator.params.catIds = sorted(classes)
         evaluator.evaluate()
+    return from_evaluator(evaluator, results, gt, image_ids)
+
+
+def from_evaluator(evaluator, results: list[dict], gt: dict, image_ids: list[int]) -> pd.DataFrame:
+    """COUNTS from an evaluated COCOeval (pycocotools' or hotcoco's) of masks and the results list it loaded."""
+    from pycocotools import mask as mask_api
+
     thresholds = [int(np.argmin(np.abs(np.asarray(evaluator.params.iouThrs) - t))) for t in THRESHOLDS]
     every_area = list(evaluator.params.areaRng[0])
     position = {int(i): k for k, i in enumerate(image_ids)}
