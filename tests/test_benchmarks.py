@@ -63,3 +63,9 @@ def test_across_models_benchmark_agrees_with_scipy():
     out = bench("benchmarks/across_models.py", "--cells", "4", "--resamples", "20", "--models", "4", "--reference-cells",
                 "2", "--repeats", "1")
     assert "Spearman and Kendall equal to scipy to 1e-12" in out and "equal to scipy's lines to 1e-12" in out
+
+
+def test_real_shifts_benchmark_runs(shared_data):
+    out = bench("benchmarks/real_shifts.py", "--frames", "8", "--images", "20", "--detections", "10", "--resamples", "20",
+                "--slices", "2")
+    assert "of the hotcoco job" in out and "per 1,000 frames" in out

@@ -38,8 +38,18 @@ CREDENTIAL_VARIABLES = ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD")
 _SUPERCATEGORY = {"person": "human", "rider": "human"}
 
 
-def image_subdir(split: str = "val") -> str:
-    return f"leftImg8bit/{split}"
+FOG_BETAS = (0.005, 0.01, 0.02)  # Foggy Cityscapes' three fog densities (Sakaridis et al. 2018)
+
+
+def image_subdir(split: str = "val", fog_beta: float | None = None) -> str:
+    """leftImg8bit/{split}, or Foggy Cityscapes' leftImg8bit_foggy/{split}."""
+    return f"leftImg8bit_foggy/{split}" if fog_beta is not None else f"leftImg8bit/{split}"
+
+
+def image_suffix(fog_beta: float | None = None) -> str:
+    """A frame's image suffix: _leftImg8bit.png, or _leftImg8bit_foggy_beta_0.02.png (the names Foggy
+    Cityscapes ships, as cityscapesscripts' downloader unpacks leftImg8bit_trainvaltest_foggy.zip)."""
+    return IMAGE_SUFFIX if fog_beta is None else f"_leftImg8bit_foggy_beta_{fog_beta}.png"
 
 
 def gt_subdir(split: str = "val") -> str:
@@ -53,20 +63,25 @@ def slice_fields(frame: str) -> dict[str, str]:
     return {"city": city, "sequence": "_".join(stem.split("_")[:2])}
 
 
-def list_frames(image_dir: str | Path, dataset: str = "<cityscapes dataset>") -> list[str]:
+def list_frames(image_dir: str | Path, dataset: str = "<cityscapes dataset>", suffix: str = IMAGE_SUFFIX) -> list[str]:
     """Frame file names relative to leftImg8bit/{split}, sorted (city/city_seq_frame_leftImg8bit.png)."""
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise SegshiftError(f"Cityscapes image folder not found: {image_dir}; check datasets.{dataset}.root")
-    frames = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.glob(f"*/*{IMAGE_SUFFIX}"))
+    frames = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.glob(f"*/*{suffix}"))
     if not frames:
-        raise SegshiftError(f"no *{IMAGE_SUFFIX} frames under {image_dir}; check datasets.{dataset}.root")
+        raise SegshiftError(f"no *{suffix} frames under {image_dir}; check datasets.{dataset}.root")
     return frames
 
 
-def instance_file(frame: str) -> str:
+def frame_stem(frame: str, suffix: str = IMAGE_SUFFIX) -> str:
+    """city/city_seq_frame of a frame's image file name."""
+    return frame[: -len(suffix)]
+
+
+def instance_file(frame: str, suffix: str = IMAGE_SUFFIX) -> str:
     """gtFine instanceIds file of a frame, relative to gtFine/{split}."""
-    return frame[: -len(IMAGE_SUFFIX)] + INSTANCE_SUFFIX
+    return frame_stem(frame, suffix) + INSTANCE_SUFFIX
 
 
 def read_label_image(path: str | Path) -> np.ndarray:
@@ -116,16 +131,19 @@ def frame_annotations(instance_ids: np.ndarray, image_id: int, first_id: int) ->
 
 
 def convert(
-    image_dir: str | Path, gt_dir: str | Path, manifest_out: str | Path, ground_truth_out: str | Path, *, dataset: str
+    image_dir: str | Path, gt_dir: str | Path, manifest_out: str | Path, ground_truth_out: str | Path, *, dataset: str,
+    fog_beta: float | None = None,
 ) -> int:
     """Write the manifest and the COCO-format instances of a Cityscapes split; return the frame count.
 
     `image_dir` is leftImg8bit/{split} and `gt_dir` gtFine/{split}. Image ids are 1..N in
     file-name order, stable for a given copy of the dataset. The manifest carries each frame's
-    city and sequence, the fields its slices are cut by.
+    city and sequence, the fields its slices are cut by. fog_beta: the images are Foggy Cityscapes'
+    at that density, the ground truth the clean frames' (so image ids match the clean dataset's).
     """
     image_dir, gt_dir = Path(image_dir), Path(gt_dir)
-    frames = list_frames(image_dir, dataset)
+    suffix = image_suffix(fog_beta)
+    frames = list_frames(image_dir, dataset, suffix)
     images, annotations = [], []
     for image_id, frame in enumerate(frames, start=1):
         try:
@@ -133,12 +151,12 @@ def convert(
                 width, height = im.size
         except (OSError, SyntaxError) as e:
             raise SegshiftError(f"image {image_dir / frame} is unreadable ({e}); unpack leftImg8bit again") from None
-        ids = read_label_image(gt_dir / instance_file(frame))
-        label_ids = read_label_image(gt_dir / (frame[: -len(IMAGE_SUFFIX)] + LABEL_SUFFIX))
+        ids = read_label_image(gt_dir / instance_file(frame, suffix))
+        label_ids = read_label_image(gt_dir / (frame_stem(frame, suffix) + LABEL_SUFFIX))
         ignore = np.isin(label_ids, list(IGNORE_LABELS.values()))
         if ids.shape != (height, width):
             raise SegshiftError(
-                f"ground truth {gt_dir / instance_file(frame)} is {ids.shape[1]}x{ids.shape[0]} but its image is "
+                f"ground truth {gt_dir / instance_file(frame, suffix)} is {ids.shape[1]}x{ids.shape[0]} but its image is "
                 f"{width}x{height}; the gtFine and leftImg8bit trees do not match"
             )
         images.append(
@@ -147,7 +165,7 @@ def convert(
                 "file_name": frame,
                 "width": width,
                 "height": height,
-                "instance_ids_file": instance_file(frame),
+                "instance_ids_file": instance_file(frame, suffix),
                 "ignore_regions": masks.encode(ignore[None])[0] if ignore.any() else None,
             }
         )
