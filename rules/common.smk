@@ -96,7 +96,9 @@ def sources(dataset):
         }
     if entry["kind"] == "cityscapes":
         return {
-            "images": str(root / segshift_cityscapes.image_subdir(entry["split"])),
+            "images": str(
+                root / segshift_cityscapes.image_subdir(entry["split"], entry["fog_beta"])
+            ),
             "ground_truth": str(root / segshift_cityscapes.gt_subdir(entry["split"])),
         }
     return {"images": entry["images"], "annotations": entry["annotations"]}
@@ -138,6 +140,11 @@ def check_dataset_sources():
 check_dataset_sources()
 
 
+def cityscapes_package(wildcards):
+    """The archive that unpacks into a folder (gtFine, leftImg8bit, leftImg8bit_foggy)."""
+    return f"resources/downloads/{wildcards.dataset}/{segshift_cityscapes.PACKAGES[wildcards.package]}.zip"
+
+
 def cityscapes_credentials(wildcards):
     """No input; stops DAG building, before any job, when a download has no credentials."""
     if segshift_cityscapes.credentials_from_env() is None:
@@ -147,6 +154,10 @@ def cityscapes_credentials(wildcards):
 
 def prepared_kind(wildcards):
     return dataset_kind(wildcards.dataset)
+
+
+def fog_beta(wildcards):
+    return config["datasets"][wildcards.dataset].get("fog_beta")
 
 
 def category_mapping(wildcards):

@@ -63,11 +63,11 @@ rule download_cityscapes:
     input:
         cityscapes_credentials,
     output:
-        "resources/downloads/{dataset}/{package}_trainvaltest.zip",
+        "resources/downloads/{dataset}/{package}.zip",
     log:
         "logs/download_cityscapes/{dataset}/{package}.log",
     wildcard_constraints:
-        package="gtFine|leftImg8bit",
+        package=alternatives(segshift_cityscapes.PACKAGES.values()),
         dataset=alternatives(datasets_of_kind("cityscapes")),
     retries: 2
     localrule: True
@@ -79,13 +79,13 @@ rule download_cityscapes:
 
 rule unpack_cityscapes:
     input:
-        "resources/downloads/{dataset}/{package}_trainvaltest.zip",
+        cityscapes_package,
     output:
         directory("resources/{dataset}/{package}/{split}"),
     log:
         "logs/unpack_cityscapes/{dataset}/{package}/{split}.log",
     wildcard_constraints:
-        package="gtFine|leftImg8bit",
+        package=alternatives(segshift_cityscapes.PACKAGES),
         split="train|val",
         dataset=alternatives(datasets_of_kind("cityscapes")),
     localrule: True
@@ -110,6 +110,7 @@ checkpoint prepare_dataset:
     params:
         kind=prepared_kind,
         category_mapping=category_mapping,
+        fog_beta=fog_beta,
     script:
         "../workflow/scripts/prepare_dataset.py"
 

@@ -138,7 +138,7 @@ def test_missing_cityscapes_credentials_stop_the_run_before_any_job(yolo_model, 
         tmp_path, "--cores", "1", configfile=config, env={"CITYSCAPES_USERNAME": "", "CITYSCAPES_PASSWORD": ""}
     )
     assert proc.returncode != 0
-    assert "segshift: Cityscapes val is neither on disk nor downloadable" in proc.stdout
+    assert "segshift: Cityscapes is neither on disk nor downloadable" in proc.stdout
     assert "export CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD" in proc.stdout
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 

@@ -11,7 +11,8 @@ def main(snakemake):
     if kind == "coco":
         n = coco.prepare(inputs.annotations, inputs.images, outputs.manifest, outputs.ground_truth, dataset=dataset)
     elif kind == "cityscapes":
-        n = cityscapes.convert(inputs.images, inputs.ground_truth, outputs.manifest, outputs.ground_truth, dataset=dataset)
+        n = cityscapes.convert(inputs.images, inputs.ground_truth, outputs.manifest, outputs.ground_truth, dataset=dataset,
+                               fog_beta=snakemake.params.fog_beta)
     else:
         n = coco_json.prepare(inputs.annotations, inputs.images, outputs.manifest, outputs.ground_truth, dataset=dataset,
                               category_mapping=snakemake.params.category_mapping)

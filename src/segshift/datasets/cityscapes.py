@@ -33,7 +33,12 @@ LABEL_SUFFIX = "_gtFine_labelIds.png"
 # ego vehicle, the rectification border, out of ROI, and caravan and trailer (instances that are
 # ignored in evaluation). Stored per image so the same ruler can ignore them too (an option).
 IGNORE_LABELS = {"ego vehicle": 1, "rectification border": 2, "out of roi": 3, "caravan": 29, "trailer": 30}
-PACKAGES = ["gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip"]
+# The folder each package unpacks into -> the package's name on the server (cityscapesscripts' downloader).
+PACKAGES = {
+    "gtFine": "gtFine_trainvaltest",
+    "leftImg8bit": "leftImg8bit_trainvaltest",
+    "leftImg8bit_foggy": "leftImg8bit_trainvaltest_foggy",
+}
 CREDENTIAL_VARIABLES = ("CITYSCAPES_USERNAME", "CITYSCAPES_PASSWORD")
 _SUPERCATEGORY = {"person": "human", "rider": "human"}
 
