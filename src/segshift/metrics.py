@@ -86,15 +86,17 @@ def same_ruler_metrics(files, ground_truth_file, source_ground_truth_file, *, do
         evaluators = {} if details is not None and engine != "faster_coco_eval" else None
         results = coco.same_ruler_scores(shared, frame, ids, engine, classes, ignored if ignore_regions else None,
                                          evaluators=evaluators)
-        pairs = {}
+        pairs, matches = {}, {}
         if details is not None:
             pairs["segm"] = bootstrap.coco_pairs(shared, frame, ids, "segm", classes)
+            matches["segm"] = bootstrap.match(pairs["segm"])
             names = {c["id"]: c["name"] for c in shared["categories"]}
-            details["matches"] = (bootstrap.match(pairs["segm"]), pairs["segm"].images, [names[c] for c in classes])
+            details["matches"] = (matches["segm"], pairs["segm"].images, [names[c] for c in classes])
             # The AP's own evaluation, read per image (faster-coco-eval's evalImgs differ: pycocotools then).
             details["per_image"] = (per_image.from_evaluator(*evaluators["segm"], shared, ids) if evaluators
                                     else per_image.counts(shared, frame, ids, classes, "pycocotools"))
-        values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, relative=True, pairs=pairs)
+        values = {} if draws is None else _resampled(shared, frame, ids, classes, draws, relative=True, pairs=pairs,
+                                                     matches=matches)
         return results, values
 
     return _coco_style("same_ruler", files, ground_truth_file, engine, score_threshold, score, resampling,
@@ -166,17 +168,19 @@ def confusion_metrics(files, ground_truth_file, *, domain: str, kind: str, score
 
 
 def _resampled(gt, frame, ids, classes, draws, relative: bool = False, iou_types=coco.IOU_TYPES,
-               dilation_ratio: float = coco.DILATION_RATIO, pairs: dict | None = None) -> dict[str, np.ndarray]:
+               dilation_ratio: float = coco.DILATION_RATIO, pairs: dict | None = None,
+               matches: dict | None = None) -> dict[str, np.ndarray]:
     """Per-resample values of each IoU type ("segm/summary/AP", ...); relative: also the size buckets
-    relative to the image (APs_rel, APm_rel, APl_rel), matched again on the same IoUs. pairs: coco_pairs
-    already computed, by IoU type."""
+    relative to the image (APs_rel, APm_rel, APl_rel), matched again on the same IoUs. pairs, matches:
+    coco_pairs and their match already computed, by IoU type."""
     names = {c["id"]: c["name"] for c in gt["categories"]}
     names = [names[c] for c in sorted(classes)]
     out = {}
-    computed = pairs or {}
+    computed, matched = pairs or {}, matches or {}
     for iou_type in iou_types:
         pairs = computed.get(iou_type) or bootstrap.coco_pairs(gt, frame, ids, iou_type, classes, dilation_ratio)
-        values = bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.match(pairs), draws), names)
+        found = matched.get(iou_type) or bootstrap.match(pairs)
+        values = bootstrap.coco_numbers(bootstrap.coco_resampled(found, draws), names)
         out.update({f"{iou_type}/{k}": v for k, v in values.items()})
         if relative:
             scaled = bootstrap.match(pairs, coco.relative_area_scale(gt, ids))
