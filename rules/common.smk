@@ -13,6 +13,7 @@ from segshift import domains as segshift_domains
 from segshift import manifest as segshift_manifest
 from segshift import backends as segshift_backends
 from segshift.corruptions import NAMES as CORRUPTIONS
+from segshift.datasets import bdd100k as segshift_bdd100k
 from segshift.datasets import cityscapes as segshift_cityscapes
 from segshift.errors import SegshiftError
 
@@ -100,6 +101,11 @@ def sources(dataset):
                 root / segshift_cityscapes.image_subdir(entry["split"], entry["fog_beta"])
             ),
             "ground_truth": str(root / segshift_cityscapes.gt_subdir(entry["split"])),
+        }
+    if entry["kind"] == "bdd100k":
+        return {
+            "images": str(root / segshift_bdd100k.image_subdir(entry["split"])),
+            "bitmasks": str(root / segshift_bdd100k.bitmask_subdir(entry["split"])),
         }
     return {"images": entry["images"], "annotations": entry["annotations"]}
 
