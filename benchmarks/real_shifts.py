@@ -2,7 +2,8 @@
 same-ruler metric job.
 
 1. Conversion: the 8 real 2048x1024 aachen train frames replicated (symlinks, under several cities)
-   to --frames frames, converted by segshift's reader; seconds and peak memory, scaled to 1,000.
+   to --frames frames, converted by segshift's Cityscapes reader; one of them as a BDD100K bitmask,
+   replicated, by the BDD100K reader; seconds and peak memory, scaled to 1,000.
 2. Metric job: on the generated COCO set of coco_eval.py, the same-ruler job's work as it was
    (AP with the reference engine pycocotools, and hotcoco, plus --resamples bootstrap resamples),
    against what issue 22 adds to it (the mask matching stored for the slices, the per-image table)
@@ -68,6 +69,36 @@ def conversion(frames: int) -> None:
           f"(+{(peak - before) / 1024:.0f} MiB while converting); ground truth {1000 * size / n / 2**20:.1f} MiB per 1,000 frames")
 
 
+def bdd100k_conversion(frames: int) -> None:
+    """A real aachen frame's instances as a BDD100K bitmask (as tests/test_bdd100k.py makes it), replicated."""
+    from PIL import Image
+
+    from segshift.datasets import bdd100k
+
+    frame = DATA / "cityscapes_aachen/gtFine/train/aachen/aachen_000005_000019_gtFine_instanceIds.png"
+    ids = np.array(Image.open(frame))
+    to_bdd = {24: 1, 25: 2, 26: 3, 27: 4, 28: 5, 31: 6, 32: 7, 33: 8}
+    bitmask = np.zeros((*ids.shape, 4), dtype=np.uint8)
+    for k, value in enumerate(v for v in np.unique(ids).tolist() if v >= 1000 and v // 1000 in to_bdd):
+        bitmask[ids == value] = [to_bdd[value // 1000], 0, (k + 1) >> 8, (k + 1) & 255]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "images").mkdir()
+        (root / "bitmasks").mkdir()
+        Image.open(DATA / "cityscapes_aachen/leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png").convert(
+            "RGB").save(root / "one.jpg", quality=90)
+        Image.fromarray(bitmask, "RGBA").save(root / "one.png")
+        for k in range(frames):
+            (root / "images" / f"{k:08d}.jpg").symlink_to(root / "one.jpg")
+            (root / "bitmasks" / f"{k:08d}.png").symlink_to(root / "one.png")
+        start = time.perf_counter()
+        n = bdd100k.convert(root / "images", root / "bitmasks", root / "m.parquet", root / "g.json", dataset="bench")
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"BDD100K reader (2048x1024 bitmasks; BDD's own are 1280x720), {n} frames: {seconds:.1f} s "
+          f"= {1000 * seconds / n:.0f} s per 1,000 frames; peak memory {peak / 1024:.0f} MiB")
+
+
 def metric_job(images: int, detections: int, resamples: int, n_slices: int, repeats: int) -> None:
     gt, frame = coco_eval.generate(images, detections)
     ids = sorted(im["id"] for im in gt["images"])
@@ -124,6 +155,7 @@ def main() -> None:
     # The reader first: its peak memory is the process's before the metric job grows it.
     if (DATA / "cityscapes_aachen").is_dir():
         conversion(args.frames)
+        bdd100k_conversion(args.frames)
     else:
         print(f"\nCityscapes reader: the aachen frames are not at {DATA / 'cityscapes_aachen'}; not measured")
     metric_job(args.images, args.detections, args.resamples, args.slices, args.repeats)
