@@ -98,7 +98,8 @@ def sources(dataset):
     if entry["kind"] == "cityscapes":
         return {
             "images": str(
-                root / segshift_cityscapes.image_subdir(entry["split"], entry["fog_beta"])
+                root
+                / segshift_cityscapes.image_subdir(entry["split"], entry["fog_beta"])
             ),
             "ground_truth": str(root / segshift_cityscapes.gt_subdir(entry["split"])),
         }
