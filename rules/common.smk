@@ -807,6 +807,10 @@ def model_outputs(model):
     def files(wildcards):
         out = [f for d in model_domains(model) for f in protocol_files(d, model)]
         out += [
+            f"results/metrics/{d}/{model}/per_image.parquet"
+            for d in model_domains(model)
+        ]
+        out += [
             f"results/metrics/{d}/{model}/{name}.json"
             for d in DIAGNOSTICS_DOMAINS
             if covers(model, d)
@@ -941,5 +945,14 @@ def real_target_labels(wildcards):
     return {d: domain_label(d) for d in GAP_TARGETS}
 
 
+def per_image_files():
+    """Every (domain, model)'s per-image results: a result of their own, not only an input of the slices."""
+    return [
+        f"results/metrics/{d}/{m}/per_image.parquet"
+        for d in DOMAINS
+        for m in domain_models(d)
+    ]
+
+
 def final_outputs(wildcards):
-    return table_files() + figure_files() + slice_files()
+    return table_files() + figure_files() + slice_files() + per_image_files()

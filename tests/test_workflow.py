@@ -764,8 +764,10 @@ def test_exports_load_in_pycocotools_and_give_the_same_ruler_numbers(pipeline, t
     scratch = tmp_path / "work"
     shutil.copytree(work, scratch, symlinks=True, ignore=shutil.ignore_patterns("report.html"))
     jobs = dry_run(scratch, config, "export")
-    assert {j["rule"] for j in jobs} == {"export_predictions", "export_ground_truth", "export"}  # no inference
+    assert {j["rule"] for j in jobs} == {"export_predictions", "export_per_image", "export_ground_truth", "export"}  # no inference
     snakemake(scratch, "--cores", "2", "export", configfile=config, check=True)
+    per_image = pd.read_parquet(scratch / "results/exports/cityscapes_val/yolov8n_seg.per_image.parquet")
+    assert per_image.equals(pd.read_parquet(work / "results/metrics/cityscapes_val/yolov8n_seg/per_image.parquet"))
     matrix = pd.read_csv(work / "results/tables/transfer_matrix.csv")
     for domain in ("coco_val2017", "cityscapes_val"):
         gt = COCO(str(scratch / f"results/exports/{domain}/ground_truth.json"))
