@@ -657,8 +657,9 @@ def test_one_model_can_be_run_or_rerun_alone(pipeline, tmp_path):
 
     jobs = dry_run(work, config, "model_yolov8n_seg", "--forcerun", "infer")
     infer = [j for j in jobs if j["rule"] == "infer"]
-    # COCO (2 shards), the Cityscapes frame at two sizes, the 12 COCO images clean and corrupted (1 shard each)
-    assert len(infer) == 2 + 1 + 1 + 1 + len(CORRUPTED)
+    # COCO (2 shards), the Cityscapes frame at two sizes, the 8 aachen frames, the 12 COCO images clean and
+    # corrupted (1 shard each)
+    assert len(infer) == 2 + 1 + 1 + 1 + 1 + len(CORRUPTED)
     assert not {j["rule"] for j in jobs} & {"corrupt"}  # the cached corrupted images are reused
     assert {j["wildcards"].get("model") for j in jobs if j["wildcards"]} == {"yolov8n_seg"}
 
