@@ -517,9 +517,11 @@ def test_a_rider_setting_change_reruns_the_cityscapes_confusions_but_no_diagnost
     rules = {j["rule"] for j in jobs}
     assert {"confusion", "confusions_table", "cityscapes_metrics"} <= rules
     assert not rules & {"infer", "diagnostics", "same_ruler_metrics", "coco_metrics"}
-    # The diagnosed Cityscapes domains only (cityscapes_val_half is not in evaluation.diagnostics_domains).
+    # The diagnosed Cityscapes domains only (cityscapes_val_half and the aachen frames are not in
+    # evaluation.diagnostics_domains).
     assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "confusion"} == {"cityscapes_val"}
-    assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "cityscapes_metrics"} == {"cityscapes_val", "cityscapes_val_half"}
+    assert {j["wildcards"]["domain"] for j in jobs if j["rule"] == "cityscapes_metrics"} == {
+        "cityscapes_val", "cityscapes_val_half", "cityscapes_aachen"}
 
 
 def test_a_class_mapping_change_reruns_only_the_cityscapes_protocol(pipeline, tmp_path):
