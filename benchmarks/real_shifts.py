@@ -33,7 +33,7 @@ import coco_eval  # noqa: E402
 from common import median_time, report  # noqa: E402
 from segshift import metrics, slices  # noqa: E402
 from segshift.datasets import cityscapes  # noqa: E402
-from segshift.evaluation import bootstrap, coco, per_image  # noqa: E402
+from segshift.evaluation import bootstrap, coco, per_image, resampling  # noqa: E402
 
 DATA = Path(os.environ.get("SEGSHIFT_SHARED_DATA") or REPO.parent / "shared" / "data")
 
@@ -103,7 +103,7 @@ def metric_job(images: int, detections: int, resamples: int, n_slices: int, repe
     gt, frame = coco_eval.generate(images, detections)
     ids = sorted(im["id"] for im in gt["images"])
     classes = sorted(c["id"] for c in gt["categories"])
-    draws = bootstrap.draws(ids, resamples, 0)
+    draws = resampling.draws(ids, resamples, 0)
     print(f"generated {len(ids)} images, {len(frame)} detections", flush=True)
 
     def job(engine):

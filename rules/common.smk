@@ -10,6 +10,7 @@ if _SRC not in sys.path:
 
 from segshift import config as segshift_config
 from segshift import domains as segshift_domains
+from segshift.evaluation import resampling as segshift_resampling
 from segshift import manifest as segshift_manifest
 from segshift import backends as segshift_backends
 from segshift.corruptions import NAMES as CORRUPTIONS
@@ -427,6 +428,14 @@ def rider_settings(wildcards):
             "rider_min_score": evaluation["rider_min_score"],
         }
     return {}
+
+
+def bootstrap_settings(wildcards):
+    """evaluation.bootstrap with cluster_by resolved for the domain's kind: another kind's clusters
+    are no parameter of this domain's metric jobs."""
+    return segshift_resampling.domain_settings(
+        config["evaluation"]["bootstrap"], domain_kind(wildcards)
+    )
 
 
 def all_rider_settings(wildcards):

@@ -18,7 +18,7 @@ rule coco_metrics:
     params:
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
-        bootstrap=config["evaluation"]["bootstrap"],
+        bootstrap=bootstrap_settings,
     script:
         "../workflow/scripts/coco_metrics.py"
 
@@ -44,7 +44,7 @@ rule same_ruler_metrics:
         source_kind=source_kind,
         engine=config["evaluation"]["coco_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
-        bootstrap=config["evaluation"]["bootstrap"],
+        bootstrap=bootstrap_settings,
         ignore_regions=config["evaluation"]["same_ruler_ignore_regions"],
     script:
         "../workflow/scripts/same_ruler_metrics.py"
@@ -68,7 +68,7 @@ rule cityscapes_metrics:
     params:
         engine=config["evaluation"]["cityscapes_eval_engine"],
         score_threshold=config["evaluation"]["score_threshold"],
-        bootstrap=config["evaluation"]["bootstrap"],
+        bootstrap=bootstrap_settings,
         class_mapping=config["evaluation"]["class_mapping"],
         rider=rider_settings,
     script:
@@ -129,6 +129,7 @@ rule transfer_gap_table:
         "../envs/report.yaml"
     params:
         labels=model_labels,
+        correction=config["evaluation"]["multiple_comparisons"],
         source=SOURCE,
     script:
         "../workflow/scripts/tables.py"
@@ -168,6 +169,7 @@ rule robustness_table:
         "../envs/report.yaml"
     params:
         labels=model_labels,
+        correction=config["evaluation"]["multiple_comparisons"],
         suites=suite_settings,
     script:
         "../workflow/scripts/tables.py"
@@ -187,6 +189,7 @@ rule model_comparison_table:
         "../envs/report.yaml"
     params:
         labels=model_labels,
+        correction=config["evaluation"]["multiple_comparisons"],
         pairs=config["report"]["model_pairs"],
     script:
         "../workflow/scripts/tables.py"
@@ -261,7 +264,7 @@ rule diagnostics:
         source=SOURCE,
         source_kind=source_kind,
         score_threshold=config["evaluation"]["score_threshold"],
-        bootstrap=config["evaluation"]["bootstrap"],
+        bootstrap=bootstrap_settings,
         ignore_regions=config["evaluation"]["same_ruler_ignore_regions"],
         dilation_ratio=config["evaluation"]["boundary_dilation_ratio"],
         calibration_bins=config["evaluation"]["calibration_bins"],
@@ -322,6 +325,7 @@ rule boundary_ap_table:
         "../envs/report.yaml"
     params:
         labels=model_labels,
+        correction=config["evaluation"]["multiple_comparisons"],
         source=SOURCE,
     script:
         "../workflow/scripts/tables.py"

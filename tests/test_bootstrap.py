@@ -14,7 +14,7 @@ import pytest
 import cityscapes_cases
 from resampling_cases import resampled_coco
 from segshift import predictions, tables
-from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, coco
+from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, coco, intervals, resampling
 from segshift.evaluation.cityscapes import GroundTruthImage
 
 RESAMPLES = 8  # each is checked against a full pycocotools run (about 1 s each)
@@ -43,7 +43,7 @@ def test_coco_resamples_equal_pycocotools_on_the_resampled_list(coco_run, iou_ty
     assert frame.groupby(["image_id", "category_id"])["score"].apply(lambda s: s.duplicated().any()).any()
     classes = [c["id"] for c in ground_truth["categories"]]
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
-    counts = bootstrap.draws(ids, RESAMPLES, seed=3)
+    counts = resampling.draws(ids, RESAMPLES, seed=3)
     assert (counts > 1).any() and (counts == 0).any()
     matches = bootstrap.coco_matches(ground_truth, frame, ids, iou_type, classes)
     ours = bootstrap.coco_numbers(bootstrap.coco_resampled(matches, counts), [names[c] for c in sorted(classes)])
@@ -69,7 +69,7 @@ def test_same_ruler_resamples_with_relative_sizes_equal_pycocotools(coco_run):
     shared = [1, 2, 3, 4, 6, 7, 8]
     gt, frame, _ = coco.same_ruler_inputs(ground_truth, "coco", frame, shared, False)
     scale = coco.relative_area_scale(gt, ids)
-    counts = bootstrap.draws(ids, 6, seed=1)
+    counts = resampling.draws(ids, 6, seed=1)
     names = [coco.COCO_ID_TO_NAME[c] for c in shared]
     ours = bootstrap.coco_numbers(bootstrap.coco_resampled(
         bootstrap.coco_matches(gt, frame, ids, "segm", shared, area_scale=scale), counts), names)
@@ -87,7 +87,7 @@ def test_cityscapes_resamples_equal_cityscapesscripts_on_the_resampled_list(tmp_
     frame["score"] = (frame["score"] * 5).round() / 5  # ties across images
     matches = cityscapes_fast.match(frame, images, gt_dir, workers=1)
     entries = bootstrap.cityscapes_entries([cityscapes_fast.image_entries(m) for m in matches])
-    counts = bootstrap.draws([im.image_id for im in images], RESAMPLES, seed=seed)
+    counts = resampling.draws([im.image_id for im in images], RESAMPLES, seed=seed)
     ours = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, counts))
     copies = gt_dir / "copies"
     nonzero = 0
@@ -116,12 +116,12 @@ def test_cityscapes_resamples_equal_cityscapesscripts_on_the_resampled_list(tmp_
 
 def test_draws_are_reproducible_paired_per_image_set_and_count_duplicates():
     ids = list(range(1, 301))
-    a, b = bootstrap.draws(ids, 50, seed=0), bootstrap.draws(list(reversed(ids)), 50, seed=0)
+    a, b = resampling.draws(ids, 50, seed=0), resampling.draws(list(reversed(ids)), 50, seed=0)
     assert (a == b).all() and (a.sum(axis=1) == 300).all()
     assert (a.max(axis=1) >= 2).all()  # drawn twice counts twice
-    assert not (bootstrap.draws(ids, 50, seed=1) == a).all()
-    assert not (bootstrap.draws(ids[:-1], 50, seed=0)[:, :10] == a[:, :10]).all()  # another image set: other draws
-    low, high = bootstrap.interval(np.r_[np.arange(100.0), np.nan])
+    assert not (resampling.draws(ids, 50, seed=1) == a).all()
+    assert not (resampling.draws(ids[:-1], 50, seed=0)[:, :10] == a[:, :10]).all()  # another image set: other draws
+    low, high = intervals.interval(np.r_[np.arange(100.0), np.nan], intervals.Setting("percentile", 0.95, 101))
     assert low == pytest.approx(2.475) and high == pytest.approx(96.525)
 
 
@@ -143,7 +143,8 @@ def test_paired_difference_excludes_zero_for_a_better_model_and_is_exactly_zero_
     gt, good = _hand_made(0.9)
     _, poor = _hand_made(0.4)
     ids = [im["id"] for im in gt["images"]]
-    counts = bootstrap.draws(ids, 500, seed=0)
+    counts = resampling.plan(ids, {"resamples": 500, "seed": 0}).counts
+    setting = intervals.Setting("bca", 0.95, 500)
 
     def resampled(frame):
         return bootstrap.coco_numbers(bootstrap.coco_resampled(bootstrap.coco_matches(gt, frame, ids, "bbox", [1]), counts),
@@ -152,17 +153,20 @@ def test_paired_difference_excludes_zero_for_a_better_model_and_is_exactly_zero_
     a, b = resampled(good), resampled(poor)
     with contextlib.redirect_stdout(io.StringIO()):
         full = [coco.evaluate(gt, f, ids, engine="pycocotools", iou_types=("bbox",))["bbox"]["summary"]["AP"] for f in (good, poor)]
-    better = bootstrap.difference(a, b, full[0] - full[1], 0.95)
+    assert a[500] == full[0] and b[500] == full[1]  # the estimate row: every image once
+    better = intervals.difference(a, b, setting)
     assert full[0] > full[1] and better["excludes_zero"] and better["ci_low"] > 0 and better["sign_flips"] == 0
-    same = bootstrap.difference(a, resampled(good.copy()), 0.0, 0.95)
-    assert same["ci_low"] == 0 and same["ci_high"] == 0 and not same["excludes_zero"]
+    assert better["p_value"] < 0.05
+    same = intervals.difference(a, resampled(good.copy()), setting)
+    assert same["ci_low"] == 0 and same["ci_high"] == 0 and not same["excludes_zero"] and same["p_value"] == 1
 
 
 def test_tables_carry_intervals_and_mark_differences(tmp_path):
     gt, good = _hand_made(0.9)
     _, poor = _hand_made(0.4)
     ids = [im["id"] for im in gt["images"]]
-    counts = bootstrap.draws(ids, 200, seed=0)
+    settings = {"resamples": 200, "seed": 0, "confidence": 0.95, "method": "bca"}
+    counts = resampling.plan(ids, settings).counts
     files, resamples = [], {}
     for model, frame in (("a", good), ("b", poor)):
         values = {f"bbox/{k}": v for k, v in bootstrap.coco_numbers(
@@ -170,15 +174,17 @@ def test_tables_carry_intervals_and_mark_differences(tmp_path):
         with contextlib.redirect_stdout(io.StringIO()):
             results = coco.evaluate(gt, frame, ids, engine="pycocotools", iou_types=("bbox",))
         files.append({"metric": "coco", "model": model, "domain": "d", "results": results, "counts": {},
-                      "intervals": bootstrap.intervals(values, 0.95),
-                      "provenance": {"settings": {"bootstrap": {"resamples": 200, "seed": 0, "confidence": 0.95}}}})
+                      "intervals": intervals.intervals(values, intervals.Setting.of(settings)),
+                      "provenance": {"settings": {"bootstrap": settings}}})
         path = tmp_path / f"{model}.parquet"
-        bootstrap.write_values(path, values, {"resamples": 200, "seed": 0, "confidence": 0.95}, len(ids))
+        bootstrap.write_values(path, values, settings, len(ids))
         resamples[(model, "d", "coco")] = bootstrap.read_values(path)[0]
     tidy, layout = tables.comparison_table(files, {"a": "A", "b": "B"}, [["a", "b"]], resamples, iou_type="bbox")
     row = tidy[(tidy.category == "all") & (tidy.metric == "AP")].iloc[0]
     assert row.ci_low > 0 and row.excludes_zero and row.ci_low < row.difference < row.ci_high
-    assert "]*" in layout.markdown()
+    assert row.p_adjusted < 0.05 and row.p_adjusted >= row.p_value
+    assert "]*" in layout.markdown() and "BCa bootstrap interval" in layout.markdown()
+    assert "Holm" in layout.markdown()
     tidy, layout = tables.coco_table(files, {"a": "A", "b": "B"}, 0.0, "pycocotools")
     ap = tidy[(tidy.model == "a") & (tidy.category == "all") & (tidy.metric == "AP")].iloc[0]
     assert ap.ci_low < ap.value < ap.ci_high

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import rankdata
 
-from segshift.evaluation import bootstrap
+from segshift.evaluation import intervals
 
 MIN_MODELS = 3  # a leave-one-out line needs two other models
 AP_FLOOR = 1e-3  # logit(0) is infinite: APs are clipped to [0.001, 0.999] before the logit
@@ -25,7 +25,7 @@ AP_FLOOR = 1e-3  # logit(0) is infinite: APs are clipped to [0.001, 0.999] befor
 def interval(values, confidence: float) -> tuple[float, float]:
     """Every interval of this module comes from here (the percentile bootstrap interval, NaN resamples
     left out), so that the method can change in one place."""
-    return bootstrap.interval(values, confidence)
+    return intervals.bounds(values, float("nan"), [], confidence, "percentile")
 
 
 def spread(draws, confidence: float) -> tuple[float | None, float | None]:

@@ -12,7 +12,18 @@ import pandas as pd
 from segshift import manifest, predictions
 from segshift.categories import COCO_ID_TO_NAME, COCO_NAME_TO_ID
 from segshift.errors import SegshiftError
-from segshift.evaluation import bootstrap, cityscapes, cityscapes_fast, clean_nan, coco, diagnostics, per_image, provenance
+from segshift.evaluation import (
+    bootstrap,
+    cityscapes,
+    cityscapes_fast,
+    clean_nan,
+    coco,
+    diagnostics,
+    intervals,
+    per_image,
+    provenance,
+    resampling as resampling_plan,
+)
 from segshift.io import read_json
 
 log = logging.getLogger(__name__)
@@ -194,12 +205,9 @@ def _coco_style(metric, files, ground_truth_file, engine, score_threshold, score
     frame, image_ids, counts = load_predictions(files, score_threshold)
     ground_truth = read_json(ground_truth_file, what="ground-truth file")
     check_mask_sizes(files, ground_truth)
-    draws = None
-    if _resampled_on(resampling, len(image_ids)):
-        log.info("bootstrap: %d resamples of %d images", resampling["resamples"], len(image_ids))
-        draws = bootstrap.draws(image_ids, resampling["resamples"], resampling["seed"])
+    plan = _plan(resampling, ground_truth, image_ids, ground_truth_file)
     frame = frame[frame["image_id"].isin(set(image_ids))]
-    results, values = score(ground_truth, frame, sorted(image_ids), draws)
+    results, values = score(ground_truth, frame, sorted(image_ids), None if plan is None else plan.counts)
     settings = {**({"engine": engine} if engine else {}), "score_threshold": score_threshold, **extra_settings}
     result = {
         "metric": metric,
@@ -209,23 +217,47 @@ def _coco_style(metric, files, ground_truth_file, engine, score_threshold, score
         "results": results,
         "provenance": provenance(files, ground_truth_file, settings),
     }
-    return _with_intervals(result, values, resampling, len(image_ids)), values
+    return _with_intervals(result, values, resampling, len(image_ids), plan)
 
 
-def _resampled_on(resampling: dict | None, images: int) -> bool:
-    """Whether to resample: on, and enough images for an interval to mean something (an interval
-    from one image has zero width, and a difference on it would look significant)."""
-    return bool(resampling and resampling["resamples"]) and images >= resampling.get("min_images", 0)
+def _plan(resampling: dict | None, ground_truth: dict, image_ids, ground_truth_file) -> resampling_plan.Plan | None:
+    """The count vectors to evaluate (resampling.plan), or None: resampling off, or too few images or
+    clusters for an interval to mean something (an interval from one image has zero width, and cluster
+    resampling with few clusters is known to under-cover: Cameron, Gelbach and Miller 2008)."""
+    if not (resampling and resampling["resamples"]) or len(image_ids) < resampling.get("min_images", 0):
+        return None
+    labels = resampling_plan.cluster_labels(ground_truth, image_ids, resampling.get("cluster_by") or [],
+                                            str(ground_truth_file))
+    if labels is not None and len(set(labels)) < resampling.get("min_clusters", 0):
+        return None
+    plan = resampling_plan.plan(image_ids, resampling, labels)
+    log.info("bootstrap: %d resamples of %d %s (%d images), %d jackknife groups", plan.resamples, plan.clusters,
+             "images" if labels is None else "clusters", len(set(image_ids)), plan.jackknife)
+    return plan
 
 
-def _with_intervals(result: dict, values: dict[str, np.ndarray], resampling: dict | None, images: int) -> dict[str, Any]:
+def _with_intervals(result: dict, values: dict[str, np.ndarray], resampling: dict | None, images: int,
+                    plan: resampling_plan.Plan | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metric file with its intervals, and the rows to store (resampling.Plan.stored)."""
     if resampling and resampling["resamples"]:
         result["provenance"]["settings"]["bootstrap"] = dict(resampling)
-        if not _resampled_on(resampling, images):
-            result["intervals_omitted"] = {"images": images, "min_images": resampling["min_images"]}
-    if values:
-        result["intervals"] = bootstrap.intervals(values, resampling["confidence"])
-    return clean_nan(result)
+        if plan is None:
+            result["intervals_omitted"] = {"images": images, "min_images": resampling["min_images"],
+                                           "min_clusters": resampling.get("min_clusters")}
+    if plan is not None and values:
+        design = {k: plan.design_effect(v) for k, v in values.items() if _is_summary(k)}
+        result["resampling"] = {"unit": "image" if plan.clusters == images else "cluster", "clusters": plan.clusters,
+                                "images": images, "jackknife_groups": plan.jackknife,
+                                "cluster_by": list(resampling.get("cluster_by") or []),
+                                **({"design_effect": design} if plan.image_jackknife else {})}
+        values = plan.stored(values)
+        result["intervals"] = intervals.intervals(values, intervals.Setting.of(resampling))
+    return clean_nan(result), values
+
+
+def _is_summary(key: str) -> bool:
+    """A metric file's summary numbers: COCO's summary, Cityscapes' mean, ECE."""
+    return "/summary/" in key or key.startswith("mean/") or key.endswith("/ece")
 
 
 def cityscapes_metrics(
@@ -258,8 +290,9 @@ def cityscapes_metrics(
     images = cityscapes.ground_truth_images(ground_truth, image_ids)
     if engine not in cityscapes.ENGINES:
         raise SegshiftError(f"unknown Cityscapes evaluation engine {engine!r}; use one of {', '.join(cityscapes.ENGINES)}")
+    plan = _plan(resampling, ground_truth, [im.image_id for im in images], ground_truth_file)
     matches = None
-    if engine == "segshift" or _resampled_on(resampling, len(images)):
+    if engine == "segshift" or plan is not None:
         matches = cityscapes_fast.match(mapped, images, gt_dir, workers=workers)
     if engine == "official":
         result = cityscapes.evaluate_official(mapped, images, gt_dir)
@@ -267,11 +300,9 @@ def cityscapes_metrics(
     if engine == "segshift":
         result = cityscapes.summarize(cityscapes_fast.pooled_ap(per_image), cityscapes_fast.OVERLAPS)
     values = {}
-    if _resampled_on(resampling, len(images)):
-        log.info("bootstrap: %d resamples of %d frames", resampling["resamples"], len(images))
+    if plan is not None:
         entries = bootstrap.cityscapes_entries(per_image)
-        draws = bootstrap.draws([im.image_id for im in images], resampling["resamples"], resampling["seed"])
-        values = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, draws))
+        values = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, plan.counts))
     settings = {
         "engine": engine,
         "score_threshold": score_threshold,
@@ -290,7 +321,7 @@ def cityscapes_metrics(
         "results": result,
         "provenance": provenance(files, ground_truth_file, settings),
     }
-    return _with_intervals(result, values, resampling, len(images)), values
+    return _with_intervals(result, values, resampling, len(images), plan)
 
 
 def _model(files) -> str | None:

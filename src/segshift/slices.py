@@ -5,7 +5,7 @@ A slice's AP re-accumulates the metric stage's stored matching (COCO's, per imag
 bootstrap.CocoMatches) over the slice's images alone, which is the same ruler run on those images;
 no IoU is computed again and no inference is read.
 
-The interval is the percentile bootstrap over the slice's images (the same seed keys the same
+The interval is the evaluation.bootstrap method's (BCa by default) over the slice's images (the same seed keys the same
 draws for every model of a domain). It conditions on the model, the ground truth and the slice's
 definition, and treats the slice's images as independent draws from the slice's population: it
 does not cover the dependence between frames of one sequence (clustered resampling is issue 23's),
@@ -55,7 +55,7 @@ def read_matches(path: str | Path):
 def scores(matches, images: np.ndarray, names: list[str], members: np.ndarray,
            resampling: dict | None) -> dict[str, tuple[float, float, float]]:
     """(value, ci_low, ci_high) of each of METRICS on the images flagged in `members` (bool, per image)."""
-    from segshift.evaluation import bootstrap
+    from segshift.evaluation import bootstrap, intervals, resampling as resampling_plan
 
     point = members.astype(np.int32)[None]
     values = bootstrap.coco_numbers(bootstrap.coco_resampled(matches, point), names)
@@ -63,11 +63,12 @@ def scores(matches, images: np.ndarray, names: list[str], members: np.ndarray,
     n = int(members.sum())
     if resampling and resampling["resamples"] and n >= resampling.get("min_images", 0):
         positions = np.flatnonzero(members)
-        draws = bootstrap.draws(images[positions], resampling["resamples"], resampling["seed"])
-        counts = np.zeros((len(draws), len(images)), dtype=np.int32)
-        counts[:, positions] = draws
-        resampled = bootstrap.coco_numbers(bootstrap.coco_resampled(matches, counts), names)
-        bounds = {m: bootstrap.interval(resampled[f"summary/{m}"], resampling["confidence"]) for m in METRICS}
+        plan = resampling_plan.plan(images[positions], resampling)  # images: a slice is not cluster-resampled yet
+        counts = np.zeros((len(plan.counts), len(images)), dtype=np.int32)
+        counts[:, positions] = plan.counts
+        resampled = plan.stored(bootstrap.coco_numbers(bootstrap.coco_resampled(matches, counts), names))
+        setting = intervals.Setting.of(resampling)
+        bounds = {m: intervals.interval(resampled[f"summary/{m}"], setting) for m in METRICS}
         lows, highs = {m: b[0] for m, b in bounds.items()}, {m: b[1] for m, b in bounds.items()}
     return {m: (float(values[f"summary/{m}"][0]), lows[m], highs[m]) for m in METRICS}
 

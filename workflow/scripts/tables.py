@@ -20,7 +20,8 @@ def main(snakemake):
         same_ruler = [read_json(path) for path in snakemake.input.same_ruler]
         resamples = {(m["model"], m["domain"], tables.protocol(m)): bootstrap.read_values(bootstrap.resamples_path(path))[0]
                      for m, path in zip(diagnostics + same_ruler, [*snakemake.input.diagnostics, *snakemake.input.same_ruler])}
-        tidy, layout = tables.boundary_table(diagnostics, same_ruler, params.labels, params.source, resamples=resamples)
+        tidy, layout = tables.boundary_table(diagnostics, same_ruler, params.labels, params.source, resamples=resamples,
+                                             correction=params.correction)
     elif name == "errors":
         tidy, layout = tables.errors_table(metrics, params.labels)
     elif name == "calibration":
@@ -32,7 +33,8 @@ def main(snakemake):
     elif name == "cityscapes_metrics":
         tidy, layout = tables.cityscapes_table(metrics, params.labels, params.class_mapping, params.engine)
     elif name == "transfer_gap":
-        tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source, resamples=resamples)
+        tidy, layout = tables.transfer_gap_table(metrics, params.labels, params.source, resamples=resamples,
+                                                 correction=params.correction)
     elif name == "transfer_matrix":
         tidy, layout = tables.transfer_matrix(metrics, params.labels, params.domains, params.source, resamples=resamples)
     elif name == "effective_robustness":
@@ -42,9 +44,11 @@ def main(snakemake):
         tidy, layout = tables.synthetic_vs_real_table(metrics, params.labels, params.source, list(params.targets),
                                                       params.suites, params.pairs, resamples=resamples)
     elif name == "model_comparison":
-        tidy, layout = tables.comparison_table(metrics, params.labels, params.pairs, resamples=resamples)
+        tidy, layout = tables.comparison_table(metrics, params.labels, params.pairs, resamples=resamples,
+                                               correction=params.correction)
     else:
-        tidy, layout = tables.robustness_table(metrics, params.labels, params.suites, resamples=resamples)
+        tidy, layout = tables.robustness_table(metrics, params.labels, params.suites, resamples=resamples,
+                                               correction=params.correction)
     tables.write(Path(snakemake.output.csv).with_suffix(""), tidy, layout)
 
 

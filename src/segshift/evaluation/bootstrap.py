@@ -1,5 +1,7 @@
 """Bootstrap over images: every AP re-accumulated on resampled image lists, without re-running an evaluator.
 
+(Which count vectors are drawn: resampling.py; intervals from them: intervals.py.)
+
 Matching is per image in both protocols, so it is done once; a resample only changes how many
 times each image counts. A resample is a vector of counts (an image drawn twice counts twice),
 and the AP of a resample equals the evaluator's AP on the list with each drawn image repeated
@@ -20,13 +22,10 @@ AP on the weighted entries.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numba
 import numpy as np
@@ -43,37 +42,6 @@ IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, 
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 AREA_RANGES = np.array([[0, 1e5**2], [0, 32**2], [32**2, 96**2], [96**2, 1e5**2]], dtype=np.float64)
 MAX_DETS = 100
-
-
-# Resamples ----------------------------------------------------------------------------------------
-
-
-def draws(image_ids, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, images) counts: each row draws len(image_ids) images with replacement.
-
-    The generator is keyed by the seed and the sorted image ids, so every model evaluated on one
-    set of images gets the same resamples (paired comparisons), and two different image sets
-    (two domains) get independent ones.
-    """
-    ids = np.unique(np.asarray(image_ids, dtype=np.int64))
-    key = int.from_bytes(hashlib.sha256(ids.tobytes()).digest()[:8], "little")
-    rng = np.random.default_rng([int(seed), key])
-    n = len(ids)
-    counts = np.zeros((resamples, n), dtype=np.int32)
-    for b in range(resamples):
-        counts[b] = np.bincount(rng.integers(0, n, n), minlength=n)
-    return counts
-
-
-def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """The percentile interval of resampled values (NaN resamples, a class absent from the draw, left out)."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 # COCO: per-image matching --------------------------------------------------------------------------
@@ -516,18 +484,6 @@ def cityscapes_numbers(aps: np.ndarray, overlaps: np.ndarray = cityscapes_fast.O
     return out
 
 
-# Intervals on metric results --------------------------------------------------------------------------
-
-
-def intervals(values: dict[str, np.ndarray], confidence: float) -> dict[str, list[float | None]]:
-    """{key: [low, high]} for every resampled number."""
-    out = {}
-    for key, v in values.items():
-        low, high = interval(v, confidence)
-        out[key] = [None if math.isnan(low) else low, None if math.isnan(high) else high]
-    return out
-
-
 # The per-resample values a metric job writes next to its metric file --------------------------------------
 
 _META_KEY = b"segshift"
@@ -540,9 +496,11 @@ def resamples_path(metric_file) -> Path:
 
 
 def write_values(path, values: dict[str, np.ndarray], resampling: dict, images: int) -> None:
-    """One float32 column per number (key as in the metric file's intervals), one row per resample;
-    no column when resampling is off. The settings and the number of images are in the file's metadata."""
-    table = pa.table({k: np.asarray(v, dtype=np.float32) for k, v in values.items()})
+    """One float64 column per number (key as in the metric file's intervals), one row per row of
+    resampling.Plan (resamples, estimate, jackknife); no column when resampling is off. The settings
+    and the number of images are in the file's metadata. float64: BCa's bias correction compares
+    resamples with the estimate, and a float32 round would move ties."""
+    table = pa.table({k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
     table = table.replace_schema_metadata({_META_KEY: json.dumps({**resampling, "images": images}).encode()})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -561,17 +519,3 @@ def read_values(path, columns=None) -> tuple[pd.DataFrame, dict]:
         raise SegshiftError(f"resampled values {path} cannot be read ({e}); delete it and rerun its metric job") from e
     meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
     return table.to_pandas().astype(np.float64), meta
-
-
-def difference(a: np.ndarray, b: np.ndarray, estimate: float | None, confidence: float) -> dict[str, Any]:
-    """A difference with its bootstrap interval: `a` and `b` are per-resample values (paired when drawn
-    from the same images, independent otherwise). sign_flips: the share of resamples whose difference
-    has the other sign than the estimate (or is zero)."""
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    d = d[~np.isnan(d)]
-    low, high = interval(d, confidence)
-    flips = float("nan")
-    if d.size and estimate is not None and not math.isnan(estimate):
-        flips = float(np.mean(np.sign(d) != np.sign(estimate))) if estimate != 0 else float(np.mean(d != 0))
-    return {"ci_low": low, "ci_high": high, "sign_flips": flips,
-            "excludes_zero": bool(low > 0 or high < 0) if not math.isnan(low) else False}

@@ -91,12 +91,15 @@ def target_population(same_ruler: list[dict], labels: dict[str, str], source: st
 
 def across_models_resamples(same_ruler: list[dict], paths) -> dict:
     """The per-resample values these tables read, of each metric file: each class's AP and the summary AP
-    (a tenth of the file's columns, read alone: a large suite's files fit in memory together)."""
+    (a tenth of the file's columns, read alone: a large suite's files fit in memory together). Only
+    the resamples: these tables refit across models on joint resamples of several domains, and take
+    percentile intervals (BCa's jackknife would have to leave out each domain's clusters in turn)."""
     out = {}
     for m, path in zip(same_ruler, paths):
         keys = [f"{kind}/{part}" for kind in IOU_TYPES
                 for part in ["summary/AP", *(f"per_class/{c}/AP" for c in m["results"][kind]["per_class"])]]
-        out[(m["model"], m["domain"], protocol(m))] = bootstrap.read_values(bootstrap.resamples_path(path), keys)[0]
+        frame, meta = bootstrap.read_values(bootstrap.resamples_path(path), keys)
+        out[(m["model"], m["domain"], protocol(m))] = frame.iloc[:meta.get("resamples", len(frame))]
     return out
 
 
@@ -173,7 +176,7 @@ def effective_robustness_table(same_ruler: list[dict], labels: dict[str, str], f
                  "a description of these models, not a cause.")
     if corrupted:
         notes.append(f"results/tables/effective_robustness.csv holds every corrupted domain too ({len(corrupted)}).")
-    notes += _interval_note(same_ruler, difference=True)
+    notes += _interval_note(same_ruler, difference=True, method="percentile")
     layout = Layout(
         caption=f"Effective robustness ({iou_type}): each model's target AP against the line that the other models' "
                 "source and target APs predict.",
@@ -329,7 +332,7 @@ def synthetic_vs_real_table(same_ruler: list[dict], labels: dict[str, str], sour
     if models < across_models.MIN_MODELS:
         notes.append(f"Fewer than {across_models.MIN_MODELS} models ({models}): no rank correlation (two models "
                      "always correlate at +1 or -1); add models.")
-    notes += _interval_note(same_ruler)[:1] + _omitted_note(same_ruler)
+    notes += _interval_note(same_ruler, method="percentile")[:1] + _omitted_note(same_ruler)
     layout = Layout(
         caption=f"Synthetic vs real ({iou_type}): do the corruptions rank the models as the real targets do, and "
                 "whose drop predicts the real drop best?",

@@ -4,33 +4,37 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segshift.evaluation import bootstrap
+from segshift.evaluation import intervals
 from segshift.tables.layout import (
     CI,
     Layout,
     Ratio,
-    _confidence,
     _difference,
     _finite,
     _interval_note,
     _models_note,
     _resampled,
+    _setting,
+    adjusted,
     estimate,
+    family_note,
     protocol,
     summary_key,
 )
 
 COMPARISON_COLUMNS = ["model", "other_model", "domain", "protocol", "iou_type", "category", "metric", "value", "other_value",
-                      "difference", *CI, "sign_flips", "excludes_zero"]
+                      "difference", *CI, "sign_flips", "excludes_zero", "p_value", "p_adjusted"]
+FAMILY = ["iou_type", "metric", "level"]  # a table's tests of one number: summary or per class
 
 
 def comparison_table(files: list[dict], labels: dict[str, str], pairs: list[list[str]], resamples: dict | None = None,
-                     iou_type: str = "segm") -> tuple[pd.DataFrame, Layout]:
+                     iou_type: str = "segm", correction: str = "holm") -> tuple[pd.DataFrame, Layout]:
     """Each model pair on each domain: the difference of every summary and per-class AP, with its paired
-    bootstrap interval (both models scored on the same resampled images) and the share of resamples
-    where the difference changes sign."""
+    bootstrap interval (both models scored on the same resampled images), the share of resamples
+    where the difference changes sign, and its two-sided p-value, adjusted (`correction`) within its
+    family: the table's differences of one number (iou type, metric, summary or per class)."""
     by_key = {(m["model"], m["domain"], protocol(m)): m for m in files}
-    confidence = _confidence(files)
+    setting = _setting(files)
     domains = list(dict.fromkeys(m["domain"] for m in files))
     rows, layout_rows = [], []
     for model, other in pairs:
@@ -52,14 +56,19 @@ def comparison_table(files: list[dict], labels: dict[str, str], pairs: list[list
                         diff = _difference(va, vb)
                         key = summary_key(a, kind, metric, category)
                         xa, xb = _resampled(resamples, a, key), _resampled(resamples, b, key)
-                        ci = bootstrap.difference(xa, xb, diff, confidence) if diff is not None and xa is not None \
+                        ci = intervals.difference(xa, xb, setting) if diff is not None and xa is not None \
                             and xb is not None else {}
                         rows.append([model, other, domain, name, kind, category, metric, va, vb, diff, ci.get("ci_low"),
-                                     ci.get("ci_high"), ci.get("sign_flips"), ci.get("excludes_zero")])
+                                     ci.get("ci_high"), ci.get("sign_flips"), ci.get("excludes_zero"), ci.get("p_value")])
                         if kind == iou_type and category == "all" and metric == "AP":
-                            layout_rows.append([f"{labels[model]} − {labels[other]}", domain, name, va, vb,
-                                                estimate(diff, (ci.get("ci_low"), ci.get("ci_high")), signed=True),
-                                                ci.get("sign_flips")])
+                            layout_rows.append([len(rows) - 1, f"{labels[model]} − {labels[other]}", domain, name, va, vb,
+                                                diff, (ci.get("ci_low"), ci.get("ci_high")), ci.get("sign_flips")])
+    tidy = pd.DataFrame(rows, columns=COMPARISON_COLUMNS[:-1])
+    tidy, sizes = adjusted(tidy.assign(level=(tidy["category"] == "all").map({True: "summary", False: "per class"})),
+                           FAMILY, correction)
+    p_adjusted = tidy["p_adjusted"].to_numpy()
+    layout_rows = [r[1:6] + [estimate(r[6], r[7], signed=True, p_adjusted=p_adjusted[r[0]],
+                                      confidence=setting.confidence), r[8]] for r in layout_rows]
     layout = Layout(
         caption=f"Model pairs, paired on the same images: {iou_type} AP of each model and their difference.",
         header=["Pair", "Domain", "Protocol", "AP", "other AP", "difference", "sign flips"],
@@ -67,6 +76,7 @@ def comparison_table(files: list[dict], labels: dict[str, str], pairs: list[list
         numeric_from=3,
         notes=[_models_note(labels), "sign flips: the share of resamples (in percent) where the difference has "
                "the other sign; results/tables/model_comparison.csv holds every class and metric."]
-        + _interval_note(files, difference=True),
+        + _interval_note(files) + ([family_note(correction, sizes, setting.confidence, "a difference")]
+                                   if any(sizes.values()) else []),
     )
-    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), layout
+    return tidy[COMPARISON_COLUMNS], layout

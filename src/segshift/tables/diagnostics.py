@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segshift.tables.gaps import _gaps
+from segshift.tables.gaps import _gaps, adjusted_gaps, shown_family_note
 from segshift.tables.layout import (
     CI,
     Layout,
@@ -14,6 +14,7 @@ from segshift.tables.layout import (
     _class_list,
     _interval_note,
     _models_note,
+    _setting,
     estimate,
     interval_of,
 )
@@ -82,10 +83,13 @@ def boundary_files(diagnostics: list[dict], same_ruler: list[dict], resamples: d
 
 
 def boundary_table(diagnostics: list[dict], same_ruler: list[dict], labels: dict[str, str], source: str,
-                   resamples: dict | None = None) -> tuple[pd.DataFrame, Layout]:
-    """Boundary AP beside mask AP on every domain, and each one's gap to the source with its interval."""
+                   resamples: dict | None = None, correction: str = "holm") -> tuple[pd.DataFrame, Layout]:
+    """Boundary AP beside mask AP on every domain, and each one's gap to the source with its interval and
+    p-value, adjusted within the table's gaps of one number (`correction`)."""
     files, resamples = boundary_files(diagnostics, same_ruler, resamples)
     tidy, compared = _gaps(files, labels, source, ("segm", "boundary"), ("AP", "AP50", "APs", "APm", "APl"), resamples)
+    tidy, sizes = adjusted_gaps(tidy, correction)
+    confidence = _setting(files).confidence
     tidy = tidy.assign(iou_type=tidy["iou_type"].replace({"segm": "mask"}))
     rows = []
     for m in _by_model(files, labels):
@@ -95,8 +99,8 @@ def boundary_table(diagnostics: list[dict], same_ruler: list[dict], labels: dict
         for kind in ("mask", "boundary"):
             found = tidy[(tidy.model == m["model"]) & (tidy.domain == m["domain"]) & (tidy.iou_type == kind)
                          & (tidy.metric == "AP") & (tidy.category == "all")]
-            gaps.append(estimate(found["gap"].iat[0], (found["ci_low"].iat[0], found["ci_high"].iat[0]), signed=True)
-                        if len(found) else None)
+            gaps.append(estimate(found["gap"].iat[0], (found["ci_low"].iat[0], found["ci_high"].iat[0]), signed=True,
+                                 p_adjusted=found["p_adjusted"].iat[0], confidence=confidence) if len(found) else None)
         rows.append([labels[m["model"]], m["domain"], *values, *gaps])
     layout = Layout(
         caption="Boundary quality: Boundary AP (Cheng et al. 2021, dilation 0.02 of the image diagonal) beside mask AP, "
@@ -108,7 +112,9 @@ def boundary_table(diagnostics: list[dict], same_ruler: list[dict], labels: dict
                "gap = AP on the source minus AP on the domain over the classes with ground truth in both: "
                + "; ".join(f"{d}: {_class_list(c)}" for d, c in compared.items()) + ".",
                "Boundary AP is COCO's AP with Boundary IoU (the smaller of mask IoU and the IoU of the boundary bands) "
-               "in place of mask IoU, by faster-coco-eval."] + _interval_note(files, difference=True),
+               "in place of mask IoU, by faster-coco-eval."] + _interval_note(files)
+        + shown_family_note(sizes, "segm", correction, confidence) + shown_family_note(sizes, "boundary", correction,
+                                                                                        confidence),
     )
     return tidy, layout
 

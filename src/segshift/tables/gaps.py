@@ -7,27 +7,30 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from segshift.evaluation import bootstrap
+from segshift.evaluation import intervals
 from segshift.evaluation.coco import mean_over
 from segshift.tables.layout import (
     CI,
     MAX_CLASS_COLUMNS,
     Layout,
     _class_list,
-    _confidence,
     _difference,
     _finite,
     _interval_note,
     _models_note,
     _resampled,
+    _setting,
+    adjusted,
     estimate,
+    family_note,
     interval_of,
     protocol,
     summary_key,
 )
 
 GAP_COLUMNS = ["model", "label", "source", "domain", "iou_type", "category", "metric", "source_value", "domain_value", "gap",
-               *CI, "excludes_zero"]
+               *CI, "excludes_zero", "p_value", "p_adjusted"]
+FAMILY = ["iou_type", "metric", "level"]  # a table's tests of one number: summary or per class
 
 
 MATRIX_COLUMNS = ["model", "domain", "base", "corruption", "severity", "test_size", "protocol", "iou_type", "category",
@@ -46,12 +49,15 @@ def gap_values(source: dict, target: dict, iou_type: str, metric: str = "AP") ->
 
 
 def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: str, iou_type: str = "segm",
-                       resamples: dict | None = None) -> tuple[pd.DataFrame, Layout]:
+                       resamples: dict | None = None, correction: str = "holm") -> tuple[pd.DataFrame, Layout]:
     """Same-ruler AP of the source and each target on the classes they share, and the gap (source minus target)
-    with its bootstrap interval (source and target images resampled independently)."""
+    with its bootstrap interval (source and target images resampled independently) and its p-value,
+    adjusted (`correction`) within the table's gaps of one number (iou type, metric, summary or per class)."""
     targets = list(dict.fromkeys(m["domain"] for m in same_ruler if m["domain"] != source))
     tidy, compared = _gaps(same_ruler, labels, source, ("bbox", "segm"),
                            ("AP", "APs", "APm", "APl", "APs_rel", "APm_rel", "APl_rel"), resamples)
+    tidy, sizes = adjusted_gaps(tidy, correction)
+    confidence = _setting(same_ruler).confidence
     classes = list(dict.fromkeys(c for d in targets for c in compared.get(d, [])))
     per_class = classes if len(classes) <= MAX_CLASS_COLUMNS else []
     layout_rows = []
@@ -61,7 +67,8 @@ def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: s
         def gap(c):
             if c not in values.index:
                 return None
-            return estimate(values.at[c, "gap"], (values.at[c, "ci_low"], values.at[c, "ci_high"]), signed=True)
+            return estimate(values.at[c, "gap"], (values.at[c, "ci_low"], values.at[c, "ci_high"]), signed=True,
+                            p_adjusted=values.at[c, "p_adjusted"], confidence=confidence)
 
         layout_rows.append([labels[model], domain, values.at["all", "source_value"], values.at["all", "domain_value"],
                             gap("all")] + [gap(c) for c in per_class])
@@ -76,9 +83,22 @@ def transfer_gap_table(same_ruler: list[dict], labels: dict[str, str], source: s
             "gap = AP on the source minus AP on the domain (positive: worse on the domain), over the classes with "
             "ground truth in both: " + "; ".join(f"{d}: {', '.join(compared.get(d, [])) or 'none'}" for d in targets) + ".",
             "A Cityscapes rider counts as person, as COCO annotates riders.",
-        ] + _interval_note(same_ruler, difference=True),
+        ] + _interval_note(same_ruler) + shown_family_note(sizes, iou_type, correction, confidence),
     )
     return tidy, layout
+
+
+def adjusted_gaps(tidy: pd.DataFrame, correction: str) -> tuple[pd.DataFrame, dict]:
+    """GAP_COLUMNS' p_adjusted within each family, and the families' sizes."""
+    level = (tidy["category"] == "all").map({True: "summary", False: "per class"})
+    tidy, sizes = adjusted(tidy.drop(columns="p_adjusted").assign(level=level), FAMILY, correction)
+    return tidy[GAP_COLUMNS], sizes
+
+
+def shown_family_note(sizes: dict, iou_type: str, correction: str, confidence: float) -> list[str]:
+    """The note on the families whose marks a layout shows (its iou type's AP)."""
+    shown = {k: v for k, v in sizes.items() if k.startswith(f"{iou_type} AP ")}
+    return [family_note(correction, shown, confidence, "a gap")] if any(shown.values()) else []
 
 
 def _gaps(files: list[dict], labels: dict[str, str], source: str, kinds, metrics, resamples: dict | None
@@ -86,7 +106,7 @@ def _gaps(files: list[dict], labels: dict[str, str], source: str, kinds, metrics
     """Tidy gaps (GAP_COLUMNS) of every target to the source, and the classes each target's "all" compares."""
     by_key = {(m["model"], m["domain"]): m for m in files}
     targets = list(dict.fromkeys(m["domain"] for m in files if m["domain"] != source))
-    confidence = _confidence(files)
+    setting = _setting(files)
     rows, compared = [], {}
     for model in labels:
         for domain in targets:
@@ -100,11 +120,12 @@ def _gaps(files: list[dict], labels: dict[str, str], source: str, kinds, metrics
                     for category, (a, b) in values.items():
                         gap = _difference(a, b)
                         classes = both if category == "all" else [category]
-                        ci = bootstrap.difference(_class_mean(resamples, a_file, kind, metric, classes),
-                                                  _class_mean(resamples, b_file, kind, metric, classes), gap, confidence
-                                                  ) if resamples and gap is not None else {}
+                        ci = intervals.difference(_class_mean(resamples, a_file, kind, metric, classes),
+                                                  _class_mean(resamples, b_file, kind, metric, classes), setting,
+                                                  paired=False) if resamples and gap is not None else {}
                         rows.append([model, labels[model], source, domain, kind, category, metric, a, b, gap,
-                                     ci.get("ci_low"), ci.get("ci_high"), ci.get("excludes_zero")])
+                                     ci.get("ci_low"), ci.get("ci_high"), ci.get("excludes_zero"), ci.get("p_value"),
+                                     None])
     return pd.DataFrame(rows, columns=GAP_COLUMNS), compared
 
 
@@ -145,7 +166,7 @@ def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str
     names = [d for d in domains if d in set(same.domain)]
     files_of = {(m["model"], m["domain"]): m for m in files if m["metric"] == "same_ruler"}
     columns = _matrix_columns(files_of, names, source)
-    confidence = _confidence(files)
+    setting = _setting(files)
     layout_rows = []
     for model in labels:
         for iou_type in iou_types:
@@ -160,7 +181,7 @@ def transfer_matrix(files: list[dict], labels: dict[str, str], domains: dict[str
                     continue
                 m = files_of.get((model, source))
                 value = mean_over(m["results"][iou_type]["per_class"], classes) if m else None
-                spread = bootstrap.interval(_class_mean(resamples, m, iou_type, "AP", classes), confidence) \
+                spread = intervals.interval(_class_mean(resamples, m, iou_type, "AP", classes), setting) \
                     if m and resamples else (None, None)
                 cells.append(estimate(value, spread))
             layout_rows.append([labels[model], iou_type] + cells)

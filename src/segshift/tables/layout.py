@@ -24,28 +24,33 @@ MAX_CLASS_COLUMNS = 10  # wider class sets stay in the CSV
 
 
 class Estimate(float):
-    """A number with its bootstrap interval, shown as 37.4 [36.2, 38.6]; a difference (signed) whose
-    interval excludes 0 is marked with *."""
+    """A number with its bootstrap interval, shown as 37.4 [36.2, 38.6], marked with * where its test
+    rejects (significant: the adjusted p-value is below 1 - confidence)."""
 
-    def __new__(cls, value, low=None, high=None, signed: bool = False):
+    def __new__(cls, value, low=None, high=None, signed: bool = False, significant: bool = False):
         out = super().__new__(cls, value)
-        out.low, out.high, out.signed = low, high, signed
+        out.low, out.high, out.signed, out.significant = low, high, signed, significant
         return out
 
     def text(self) -> str:
         number = f"{100 * self:+.1f}" if self.signed else f"{100 * self:.1f}"
         if not (_finite(self.low) and _finite(self.high)):
             return number
-        mark = "*" if self.signed and (self.low > 0 or self.high < 0) else ""
+        mark = "*" if self.significant else ""
         return f"{number} [{100 * self.low:.1f}, {100 * self.high:.1f}]{mark}"
 
 
-def estimate(value, interval=None, signed: bool = False):
-    """An Estimate of a finite value, else None (shown as –)."""
+def estimate(value, interval=None, signed: bool = False, p_adjusted=None, confidence: float = 0.95):
+    """An Estimate of a finite value, else None (shown as –). The * mark: p_adjusted (its test's adjusted
+    p-value) below 1 - confidence; without one, a signed value whose interval excludes 0."""
     if not _finite(value):
         return None
     low, high = interval or (None, None)
-    return Estimate(value, low, high, signed)
+    if p_adjusted is None:
+        significant = signed and _finite(low) and _finite(high) and (low > 0 or high < 0)
+    else:
+        significant = _finite(p_adjusted) and p_adjusted < 1 - confidence
+    return Estimate(value, low, high, signed, bool(significant))
 
 
 def interval_of(metric_file: dict, key: str) -> tuple:
@@ -137,17 +142,34 @@ def _models_note(labels: dict[str, str]) -> str:
     return "Models: " + ", ".join(f"{label} ({model})" for model, label in labels.items()) + "."
 
 
-def _interval_note(metrics: list[dict], difference: bool = False) -> list[str]:
+METHOD_NAMES = {"bca": "BCa", "percentile": "percentile", "basic": "basic"}
+
+
+def _interval_note(metrics: list[dict], difference: bool = False, method: str | None = None) -> list[str]:
+    """What [low, high] is; difference: the * of a table without p-values (its interval excludes 0)."""
     settings = [m.get("provenance", {}).get("settings", {}).get("bootstrap") for m in metrics]
     settings = [b for b in settings if b]
     if not settings:
         return []
     b = settings[0]
-    note = (f"[low, high]: {100 * b['confidence']:g}% percentile bootstrap interval over images "
-            f"({b['resamples']} resamples, seed {b['seed']}).")
+    units = sorted({", ".join(m["resampling"]["cluster_by"]) or "image" for m in metrics if m.get("resampling")})
+    over = "images" if units in ([], ["image"]) else "clusters of images (" + "; ".join(units) + ")"
+    note = (f"[low, high]: {100 * b['confidence']:g}% {METHOD_NAMES[method or b.get('method', 'bca')]} bootstrap interval "
+            f"over {over} ({b['resamples']} resamples, seed {b['seed']}); it conditions on these models, weights "
+            "and annotations and resamples nothing else.")
     if difference:
         note += " * marks a difference whose interval excludes 0."
     return [note] + _omitted_note(metrics)
+
+
+def family_note(correction: str, families: dict, confidence: float, what: str) -> str:
+    """What a * means: the adjusted p-value below 1 - confidence, and each family with its size."""
+    from segshift.evaluation.intervals import CORRECTION_NAMES
+
+    sizes = "; ".join(f"{name}: {size}" for name, size in families.items() if size)
+    return (f"* marks {what} whose two-sided bootstrap p-value, adjusted by {CORRECTION_NAMES[correction]} within "
+            f"its family, is below {1 - confidence:.2g}; families (tests): {sizes or 'none'}. The CSV holds p_value "
+            "and p_adjusted.")
 
 
 def _omitted_note(metrics: list[dict]) -> list[str]:
@@ -196,11 +218,31 @@ def _difference(a, b):
 
 
 def _confidence(files: list[dict]) -> float:
+    return _setting(files).confidence
+
+
+def _setting(files: list[dict]):
+    """How the metric files' intervals are built (intervals.Setting)."""
+    from segshift.evaluation.intervals import Setting
+
     for m in files:
         b = m.get("provenance", {}).get("settings", {}).get("bootstrap")
         if b:
-            return b["confidence"]
-    return 0.95
+            return Setting.of(b)
+    return Setting()
+
+
+def adjusted(tidy: pd.DataFrame, family: list[str], correction: str) -> tuple[pd.DataFrame, dict]:
+    """tidy with p_adjusted: p_value adjusted within each group of `family` columns; and each family's size."""
+    from segshift.evaluation.intervals import adjust
+
+    tidy = tidy.assign(p_adjusted=np.nan)
+    sizes = {}
+    if len(tidy):
+        for key, group in tidy.groupby(family, sort=False, dropna=False):
+            tidy.loc[group.index, "p_adjusted"] = adjust(group["p_value"].to_numpy(dtype=np.float64), correction)
+            sizes[" ".join(map(str, key if isinstance(key, tuple) else (key,)))] = int(group["p_value"].notna().sum())
+    return tidy, sizes
 
 
 class Ratio(float):
