@@ -33,7 +33,7 @@ import cityscapes_eval  # noqa: E402
 import coco_eval  # noqa: E402
 from resampling_cases import resampled_coco  # noqa: E402
 from common import report  # noqa: E402
-from segshift.evaluation import bootstrap, cityscapes_fast, coco  # noqa: E402
+from segshift.evaluation import bootstrap, cityscapes_fast, coco, intervals, resampling  # noqa: E402
 from segshift.evaluation.cityscapes import GroundTruthImage  # noqa: E402
 
 
@@ -41,17 +41,25 @@ def bench_coco(args) -> None:
     ground_truth, frame = coco_eval.generate(args.images, args.detections)
     image_ids = sorted(im["id"] for im in ground_truth["images"])
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
-    counts = bootstrap.draws(image_ids, args.resamples, seed=0)
+    plan = _plan(image_ids, args)
+    counts = plan.counts
     print(f"generated {len(image_ids)} images, {len(frame)} detections", flush=True)
     for iou_type in ("bbox", "segm"):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         matches = bootstrap.coco_matches(ground_truth, frame, image_ids, iou_type, sorted(names))
         match_s = time.perf_counter() - start
         bootstrap.coco_resampled(matches, counts[:2])  # compiled before timing
-        start = time.perf_counter()
+        cpu_match = time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
         sums = bootstrap.coco_resampled(matches, counts)
         values = bootstrap.coco_numbers(sums, [names[c] for c in sorted(names)])
+        stored = plan.stored(values)
+        found = intervals.intervals(stored, intervals.Setting("bca", 0.95, args.resamples))
         ours_s = match_s + time.perf_counter() - start
+        # CPU time of this process, all threads: on a shared machine wall time measures the neighbours
+        print(f"COCO {iou_type}: {len(found)} BCa intervals, design effect of AP "
+              f"{plan.design_effect(values['summary/AP'])}; CPU time: matching {cpu_match:.1f} s, resamples + "
+              f"intervals {time.process_time() - cpu:.1f} s ({len(counts)} count vectors)", flush=True)
         if not args.reference_resamples:
             print(f"COCO {iou_type}: matching {match_s:.1f} s, match + B = {args.resamples} resamples {ours_s:.1f} s", flush=True)
             continue
@@ -69,7 +77,7 @@ def bench_coco(args) -> None:
                f"{args.reference} x B (extrapolated from {args.reference_resamples})", reference_s,
                "segshift (match once + re-accumulate)", ours_s,
                extra=f"matching {match_s:.1f} s; equal to {args.reference} on {args.reference_resamples} resamples "
-                     f"(largest difference {worst:.1e}); AP 95% CI {bootstrap.interval(values['summary/AP'])}; "
+                     f"(largest difference {worst:.1e}); AP 95% BCa CI {found['summary/AP']}; "
                      f"per-resample values {size / 1e6:.1f} MB as float32")
 
 
@@ -77,15 +85,19 @@ def bench_cityscapes(args) -> None:
     with tempfile.TemporaryDirectory(prefix="segshift-bench-") as tmp:
         frame, images, gt_dir = cityscapes_eval.generate(Path(tmp), args.frames, args.predictions)
         print(f"generated {len(images)} frames, {len(frame)} predictions", flush=True)
-        counts = bootstrap.draws([im.image_id for im in images], args.resamples, seed=0)
-        start = time.perf_counter()
+        plan = _plan([im.image_id for im in images], args)
+        counts = plan.counts
+        start, cpu = time.perf_counter(), time.process_time()
         matches = cityscapes_fast.match(frame, images, gt_dir, workers=args.workers)
         entries = bootstrap.cityscapes_entries([cityscapes_fast.image_entries(m) for m in matches])
         match_s = time.perf_counter() - start
         bootstrap.cityscapes_resampled(entries, counts[:2])
         start = time.perf_counter()
         values = bootstrap.cityscapes_numbers(bootstrap.cityscapes_resampled(entries, counts))
+        found = intervals.intervals(plan.stored(values), intervals.Setting("bca", 0.95, args.resamples))
         ours_s = match_s + time.perf_counter() - start
+        print(f"Cityscapes: CPU time of this process (matching workers not counted) {time.process_time() - cpu:.1f} s "
+              f"({len(counts)} count vectors)", flush=True)
         if not args.reference_resamples:
             print(f"Cityscapes: matching {match_s:.1f} s, match + B = {args.resamples} resamples {ours_s:.1f} s")
             return
@@ -107,12 +119,21 @@ def bench_cityscapes(args) -> None:
                f"segshift engine x B (extrapolated from {args.reference_resamples})", reference_s,
                "segshift (match once + re-accumulate)", ours_s,
                extra=f"matching {match_s:.1f} s; equal on {args.reference_resamples} resamples (largest difference "
-                     f"{worst:.1e}); mean AP 95% CI {bootstrap.interval(values['mean/AP'])}")
+                     f"{worst:.1e}); mean AP 95% BCa CI {found['mean/AP']}")
+
+
+def _plan(image_ids, args) -> resampling.Plan:
+    """B resamples, the estimate and the jackknife (BCa), by clusters of --cluster-size consecutive images."""
+    ids = sorted(image_ids)
+    clusters = [k // args.cluster_size for k in range(len(ids))] if args.cluster_size > 1 else None
+    return resampling.plan(ids, {"resamples": args.resamples, "seed": 0, "jackknife_groups": 100}, clusters)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["coco", "cityscapes"])
+    parser.add_argument("--cluster-size", type=int, default=5,
+                        help="images per cluster (consecutive ids); 1: resample images")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--detections", type=int, default=100)

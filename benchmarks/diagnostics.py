@@ -23,7 +23,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "benchmarks")
 import coco_eval  # noqa: E402
 import reference_tools  # noqa: E402
 from common import median_time, report  # noqa: E402
-from segshift.evaluation import bootstrap, coco, diagnostics  # noqa: E402
+from segshift.evaluation import bootstrap, coco, diagnostics, intervals, resampling  # noqa: E402
 
 
 def main() -> None:
@@ -70,7 +70,9 @@ def main() -> None:
         report(f"TIDE errors ({iou_type}), {len(ids)} images x {args.detections} detections", "tidecv", theirs_s,
                "segshift (hotcoco tide_errors)", ours_s, extra=f"AP50 {ours['AP50']:.4f}; largest difference {worst:.1e}")
 
-    counts = bootstrap.draws(ids, args.resamples, seed=0)
+    plan = resampling.plan(ids, {"resamples": args.resamples, "seed": 0})
+    counts = plan.counts
+    setting = intervals.Setting("bca", 0.95, args.resamples)
     start = time.perf_counter()
     pairs = bootstrap.coco_pairs(ground_truth, frame, ids, coco.BOUNDARY, classes)
     iou_s = time.perf_counter() - start
@@ -82,8 +84,8 @@ def main() -> None:
     ece = diagnostics.resampled_ece(image, score, true, len(ids), counts, 10)
     ece_s = time.perf_counter() - start
     print(f"\nbootstrap, B = {args.resamples}: Boundary IoUs {iou_s:.1f} s, match + re-accumulate {resample_s:.1f} s "
-          f"(Boundary AP 95% CI {bootstrap.interval(values['summary/AP'])}); segm ECE with its resamples {ece_s:.1f} s "
-          f"(95% CI {bootstrap.interval(ece)})")
+          f"(Boundary AP 95% CI {intervals.interval(values['summary/AP'], setting)}); segm ECE with its resamples {ece_s:.1f} s "
+          f"(95% CI {intervals.interval(ece, setting)})")
 
 
 if __name__ == "__main__":

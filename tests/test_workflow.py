@@ -538,6 +538,36 @@ def test_a_class_mapping_change_reruns_only_the_cityscapes_protocol(pipeline, tm
     assert not rules & {"infer", "coco_metrics", "same_ruler_metrics", "qualitative"}
 
 
+METRIC_RULES = {"coco_metrics", "same_ruler_metrics", "cityscapes_metrics", "diagnostics"}
+UPSTREAM_RULES = {"infer", "prepare_dataset", "corrupt", "download_weights", "export_yolo"}
+
+
+def test_interval_method_clusters_and_correction_rerun_metrics_and_tables_only(pipeline, tmp_path):
+    """method: every resampled metric job and what reads it; cluster_by of one kind: that kind's metric
+    jobs only; multiple_comparisons: the four tables with p-values only."""
+    work, _ = pipeline
+    bootstrap = lambda c, **kv: c.setdefault("evaluation", {}).setdefault("bootstrap", {}).update(kv)  # noqa: E731
+    jobs = dry_run(work, changed(pipeline, tmp_path, lambda c: bootstrap(c, method="percentile")))
+    rules = {j["rule"] for j in jobs}
+    assert METRIC_RULES <= rules and {"model_comparison_table", "transfer_gap_table", "robustness_table"} <= rules
+    assert not rules & UPSTREAM_RULES and "confusion" not in rules
+    assert all("Params have changed" in j["reason"] for j in jobs if j["rule"] in METRIC_RULES)
+
+    jobs = dry_run(work, changed(pipeline, tmp_path, lambda c: bootstrap(c, cluster_by={"cityscapes": ["city"]})))
+    metric_jobs = [j for j in jobs if j["rule"] in METRIC_RULES]
+    assert metric_jobs and not {j["rule"] for j in jobs} & UPSTREAM_RULES
+    from segshift import config as segshift_config, domains
+
+    loaded = segshift_config.load(pipeline[1])
+    cityscapes_domains = {d for d in loaded["domains"] if domains.kind(loaded, d) == "cityscapes"}
+    assert {j["wildcards"]["domain"] for j in metric_jobs} <= cityscapes_domains
+
+    jobs = dry_run(work, changed(pipeline, tmp_path,
+                                 lambda c: c.setdefault("evaluation", {}).update(multiple_comparisons="bh")))
+    assert {j["rule"] for j in jobs} == {"model_comparison_table", "transfer_gap_table", "robustness_table",
+                                         "boundary_ap_table"}
+
+
 def test_a_display_threshold_change_redraws_only_the_panels(pipeline, tmp_path):
     work, _ = pipeline
     config = changed(pipeline, tmp_path, lambda c: c.setdefault("report", {}).update(display_threshold=0.3))
