@@ -161,7 +161,7 @@ def test_workflow_stops_before_any_job_on_a_bad_key(tmp_path):
     assert lines == [
         "segshift: config: unknown key evaluation.score_treshold; allowed keys: bootstrap, boundary_dilation_ratio, "
         "calibration_bins, cityscapes_eval_engine, "
-        "class_mapping, coco_eval_engine, diagnostics_domains, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
+        "class_mapping, coco_eval_engine, diagnostics_domains, multiple_comparisons, rider_mask_overlap, rider_min_score, rider_overlap, rider_policies, "
         "same_ruler_ignore_regions, score_threshold"
     ]
     assert "Building DAG" not in proc.stdout
