@@ -275,7 +275,10 @@ def test_no_rule_or_module_names_a_dataset():
 def test_bootstrap_settings_get_defaults_and_bad_values_are_one_line(tmp_path):
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
     checked = segshift_config.validate(copy.deepcopy(config))
-    assert checked["evaluation"]["bootstrap"] == {"resamples": 1000, "seed": 0, "min_images": 10, "confidence": 0.95}
+    assert checked["evaluation"]["bootstrap"] == {
+        "resamples": 1000, "seed": 0, "min_images": 10, "confidence": 0.95, "method": "bca", "jackknife_groups": 100,
+        "cluster_by": {"coco": [], "coco_json": [], "cityscapes": ["city", "sequence"]}, "min_clusters": 10}
+    assert checked["evaluation"]["multiple_comparisons"] == "holm"
     config.setdefault("evaluation", {})["bootstrap"] = {"resamples": 100, "confidence": 1.5}
     with pytest.raises(ConfigError) as e:
         segshift_config.validate(config)
