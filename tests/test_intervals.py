@@ -160,3 +160,20 @@ def test_ap_jackknife_equals_pycocotools_without_that_image(coco_run):
             mine = values[f"per_class/{name}/AP"][1 + i]
             assert (np.isnan(per["AP"]) and np.isnan(mine)) or abs(per["AP"] - mine) <= 1e-12
     assert np.unique(ap[1 + left_out]).size > 1  # leaving images out moves AP
+
+
+def test_friedman_equals_scipy_and_the_nemenyi_distance_demsars_table():
+    from segshift.evaluation import ranking
+
+    rng = np.random.default_rng(6)
+    values = rng.normal(0, 1, (12, 4)) + np.array([0.0, 0.3, 0.6, 0.9])
+    values[3, 1] = values[3, 2]  # a tie
+    found = ranking.friedman(values)
+    theirs = stats.friedmanchisquare(*values.T)
+    assert found.statistic == pytest.approx(theirs.statistic, rel=1e-12) and found.p_value == pytest.approx(theirs.pvalue)
+    assert found.mean_ranks[3] < found.mean_ranks[0]  # the best model ranks 1
+    # Demsar (2006), Table 5(a): q_0.05 = 2.343 (3 models), 2.569 (4), 2.728 (5)
+    for k, q in ((3, 2.343), (4, 2.569), (5, 2.728)):
+        assert ranking.nemenyi_cd(k, 10) == pytest.approx(q * np.sqrt(k * (k + 1) / 60), abs=1e-3)
+    a, b = values[:, 0], values[:, 3]
+    assert ranking.wilcoxon(a, b) == pytest.approx(tuple(stats.wilcoxon(a, b)))
