@@ -242,8 +242,7 @@ def _with_intervals(result: dict, values: dict[str, np.ndarray], resampling: dic
     if resampling and resampling["resamples"]:
         result["provenance"]["settings"]["bootstrap"] = dict(resampling)
         if plan is None:
-            result["intervals_omitted"] = {"images": images, "min_images": resampling["min_images"],
-                                           "min_clusters": resampling.get("min_clusters")}
+            result["intervals_omitted"] = {"images": images, "min_images": resampling["min_images"]}
     if plan is not None and values:
         design = {k: plan.design_effect(v) for k, v in values.items() if _is_summary(k)}
         result["resampling"] = {"unit": "image" if plan.clusters == images else "cluster", "clusters": plan.clusters,

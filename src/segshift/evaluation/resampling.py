@@ -130,8 +130,10 @@ def plan(image_ids, resampling: dict, clusters=None) -> Plan:
 
 
 def domain_settings(bootstrap: dict, kind: str) -> dict:
-    """evaluation.bootstrap for one domain: cluster_by resolved for its dataset kind."""
-    return {**bootstrap, "cluster_by": list((bootstrap.get("cluster_by") or {}).get(kind, []))}
+    """evaluation.bootstrap for one domain: cluster_by resolved for its dataset kind. Keys sorted: Snakemake
+    compares params as written, and a config that names a key reorders the defaults around it."""
+    out = {**bootstrap, "cluster_by": list((bootstrap.get("cluster_by") or {}).get(kind, []))}
+    return dict(sorted(out.items()))
 
 
 def cluster_labels(ground_truth: dict, image_ids, fields: list[str], where: str) -> list | None:
