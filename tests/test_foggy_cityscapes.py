@@ -19,7 +19,7 @@ from PIL import Image
 from segshift import manifest
 from segshift.datasets import cityscapes
 from segshift.errors import SegshiftError
-from segshift.evaluation import bootstrap
+from segshift.evaluation import intervals, resampling
 
 
 def foggy_tree(shared_data, root):
@@ -70,15 +70,17 @@ def test_the_paired_gap_uses_the_same_draws_and_is_narrower_than_unpaired():
     """Same image ids (a foggy domain and its clean one): the same draws, so a gap is differenced
     resample by resample; identical predictions give exactly 0."""
     ids = np.arange(1, 41)
-    paired = bootstrap.draws(ids, 500, 0)
-    assert np.array_equal(paired, bootstrap.draws(ids, 500, 0))
-    other = bootstrap.draws(ids + 1000, 500, 0)  # other images: independent draws
+    settings = {"resamples": 500, "seed": 0}
+    paired = resampling.plan(ids, settings).counts  # resamples, the estimate, the jackknife
+    assert np.array_equal(paired, resampling.plan(ids, settings).counts)
+    other = resampling.plan(ids + 1000, settings).counts  # other images: independent draws
+    setting = intervals.Setting("bca", 0.95, 500)
     rng = np.random.default_rng(0)
     clean = rng.uniform(0.2, 0.8, len(ids))  # per-image contributions to a mean
     fog = clean - 0.05 + rng.normal(0, 0.02, len(ids))  # fog costs each frame about the same
     mean = lambda counts, v: counts @ v / counts.sum(1)  # noqa: E731
-    same = bootstrap.difference(mean(paired, clean), mean(paired, fog), float(clean.mean() - fog.mean()), 0.95)
-    unpaired = bootstrap.difference(mean(paired, clean), mean(other, fog), float(clean.mean() - fog.mean()), 0.95)
+    same = intervals.difference(mean(paired, clean), mean(paired, fog), setting)
+    unpaired = intervals.difference(mean(paired, clean), mean(other, fog), setting, paired=False)
     assert same["ci_high"] - same["ci_low"] < (unpaired["ci_high"] - unpaired["ci_low"]) / 3
-    identical = bootstrap.difference(mean(paired, clean), mean(paired, clean), 0.0, 0.95)
+    identical = intervals.difference(mean(paired, clean), mean(paired, clean), setting)
     assert identical["ci_low"] == identical["ci_high"] == 0.0
