@@ -195,7 +195,7 @@ rule model_comparison_table:
         "../workflow/scripts/tables.py"
 
 
-# Across models (issue 24): effective robustness and synthetic vs real shifts, from every
+# Across models: effective robustness and synthetic vs real shifts, from every
 # model's same-ruler numbers and their resamples.
 
 
@@ -367,7 +367,7 @@ rule confusions_table:
         "../workflow/scripts/tables.py"
 
 
-# Slices (issue 22): the same ruler's mask AP per value of a manifest field, from the stored matching.
+# Slices : the same ruler's mask AP per value of a manifest field, from the stored matching.
 
 
 rule slices_table:

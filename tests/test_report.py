@@ -28,8 +28,8 @@ class Anything:
     def __call__(self, *args, **kwargs):
         return Anything()
 
-    def __iter__(self):
-        return iter(["value"])
+    def __iter__(self):  # two items, each of which unpacks into two (a dict's items())
+        return iter([Anything(), Anything()])
 
     def __str__(self):
         return "value"

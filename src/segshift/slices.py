@@ -8,7 +8,7 @@ no IoU is computed again and no inference is read.
 The interval is the evaluation.bootstrap method's (BCa by default) over the slice's images (the same seed keys the same
 draws for every model of a domain). It conditions on the model, the ground truth and the slice's
 definition, and treats the slice's images as independent draws from the slice's population: it
-does not cover the dependence between frames of one sequence (clustered resampling is issue 23's),
+does not cover the dependence between frames of one sequence (slices resample images, not clusters),
 nor the choice of which slices exist.
 """
 

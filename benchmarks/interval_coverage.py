@@ -8,7 +8,7 @@ population); on each sample the interval is built as a metric job builds it (res
 the engine), by percentile, basic and BCa, resampling images or sequences; the table gives the
 share that contains the population AP.
 
-    python benchmarks/coverage.py --samples 200 --sizes 100 500 5000
+    python benchmarks/interval_coverage.py --samples 200 --sizes 100 500 5000
 """
 
 from __future__ import annotations
