@@ -103,7 +103,8 @@ def metric_job(images: int, detections: int, resamples: int, n_slices: int, repe
     gt, frame = coco_eval.generate(images, detections)
     ids = sorted(im["id"] for im in gt["images"])
     classes = sorted(c["id"] for c in gt["categories"])
-    draws = resampling.draws(ids, resamples, 0)
+    settings = {"resamples": resamples, "seed": 0, "confidence": 0.95, "min_images": 10, "method": "bca"}
+    draws = resampling.plan(ids, settings).counts  # the resamples, the estimate and the jackknife, as a job
     print(f"generated {len(ids)} images, {len(frame)} detections", flush=True)
 
     def job(engine):
@@ -128,11 +129,10 @@ def metric_job(images: int, detections: int, resamples: int, n_slices: int, repe
     added_s, table = median_time(added, repeats)
     manifest = pd.DataFrame({"image_id": ids, "file_name": [f"{i}.jpg" for i in ids],
                              "part": [f"s{k % n_slices}" for k in range(len(ids))]})
-    resampling = {"resamples": resamples, "seed": 0, "confidence": 0.95, "min_images": 10}
     with tempfile.TemporaryDirectory() as tmp:
         slices.write_matches(Path(tmp) / "m.npz", bootstrap.match(pairs["segm"]), pairs["segm"].images, names)
         slices_s, tidy = median_time(lambda: slices.table({"m": Path(tmp) / "m.npz"}, manifest, ["part"], domain="d",
-                                                          resampling=resampling), repeats)
+                                                          resampling=settings), repeats)
     assert table["true_positives_50"].sum() > 0 and len(tidy) == 3 * n_slices
     report(f"Same-ruler job, {len(ids)} images x {detections} detections, {resamples} resamples",
            "the job with pycocotools", reference_s, "the job with hotcoco", job_s)
