@@ -300,6 +300,7 @@ def _accumulate(counts, npig, offsets, det_image, group_end, status, last, recal
                     best[:] = 0.0
                     tp = 0.0
                     fp = 0.0
+                    slot = 0  # recall only grows: step the slot on (searchsorted's answer, without the search)
                     d = offsets[k]
                     end = last[k, a, t]
                     while d < end:
@@ -314,7 +315,8 @@ def _accumulate(counts, npig, offsets, det_image, group_end, status, last, recal
                                     tp += 1.0
                                     rc = tp / n_gt
                                     pr = tp / (fp + tp + eps)
-                                    slot = np.searchsorted(recall, rc, side="right") - 1
+                                    while slot + 1 < R and recall[slot + 1] <= rc:
+                                        slot += 1
                                     if pr > best[slot]:
                                         best[slot] = pr
                         d = g_end
