@@ -894,13 +894,25 @@ def slice_files():
 # Effective robustness: a table of every target and suite, a figure of each target that is not
 # corrupted and of each suite's mPC. Synthetic vs real: the suites' corruptions against those targets.
 ACROSS_TARGETS = GAP_TARGETS + list(SUITES)
-ACROSS_TABLES = (["effective_robustness"] if TARGETS else []) + (
-    ["synthetic_vs_real"] if SUITES and GAP_TARGETS else []
+# Ranking: tests over a set of domains (every clean target; each suite's cells) need two models and
+# two domains in the set; the critical-difference figure needs three models.
+RANKING_SETS = {
+    name: members
+    for name, members in [("targets", GAP_TARGETS)]
+    + [(s, list(e["members"])) for s, e in SUITES.items()]
+    if len(members) >= 2
+}
+ACROSS_TABLES = (
+    (["effective_robustness"] if TARGETS else [])
+    + (["synthetic_vs_real"] if SUITES and GAP_TARGETS else [])
+    + (["ranking"] if len(MODELS) >= 2 and RANKING_SETS else [])
 )
+RANKING_FIGURES = list(RANKING_SETS) if len(MODELS) >= 3 else []
 
 
 wildcard_constraints:
     target=alternatives(ACROSS_TARGETS),
+    domain_set=alternatives(RANKING_FIGURES),
 
 
 def across_figure_files():
@@ -910,6 +922,10 @@ def across_figure_files():
     )
     if "synthetic_vs_real" in ACROSS_TABLES:
         files.append("results/figures/across_models/synthetic_vs_real.png")
+    files += expand(
+        "results/figures/across_models/ranking/{domain_set}.png",
+        domain_set=RANKING_FIGURES,
+    )
     return files
 
 
@@ -948,6 +964,15 @@ def across_labels(wildcards):
         "model": "all models",
         "figure": f"effective robustness, {across_target(wildcards)['title']}",
     }
+
+
+def ranking_title(wildcards):
+    name = wildcards.domain_set
+    return f"{name}'s cells" if name in SUITES else "every clean target"
+
+
+def ranking_labels(wildcards):
+    return {"model": "all models", "figure": f"ranking, {ranking_title(wildcards)}"}
 
 
 def real_target_labels(wildcards):

@@ -221,6 +221,28 @@ rule effective_robustness_table:
         "../workflow/scripts/tables.py"
 
 
+rule ranking_table:
+    input:
+        population_files,
+    output:
+        html=table_in_report("ranking", "html", "ranking_table", "Across models", "ranking across domains"),
+        csv=table_in_report("ranking", "csv", "ranking_table", "Across models", "ranking across domains"),
+        md="results/tables/ranking.md",
+        tex="results/tables/ranking.tex",
+    log:
+        "logs/tables/ranking.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=model_labels,
+        source=SOURCE,
+        domains=domain_settings,
+        suites=suite_settings,
+        correction=config["evaluation"]["multiple_comparisons"],
+    script:
+        "../workflow/scripts/tables.py"
+
+
 rule synthetic_vs_real_table:
     input:
         population_files,

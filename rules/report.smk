@@ -168,6 +168,28 @@ rule synthetic_vs_real_figure:
         "../workflow/scripts/figures.py"
 
 
+rule ranking_figure:
+    input:
+        "results/tables/ranking.csv",
+    output:
+        png=report(
+            "results/figures/across_models/ranking/{domain_set}.png",
+            caption="../workflow/report/ranking_figure.rst",
+            category="Across models",
+            subcategory="All models",
+            labels=ranking_labels,
+        ),
+        pdf="results/figures/across_models/ranking/{domain_set}.pdf",
+    log:
+        "logs/figures/across_models/ranking/{domain_set}.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        title=ranking_title,
+    script:
+        "../workflow/scripts/figures.py"
+
+
 rule qualitative:
     input:
         manifest=domain_manifest,

@@ -358,3 +358,54 @@ def test_a_suite_may_not_share_a_domains_name():
     config["corruption_suites"] = {"city": {"domain": "coco", "corruptions": ["fog"], "severities": [3]}}
     with pytest.raises(ConfigError, match="corruption_suites.city has the name of a domain"):
         segshift_config.validate(config)
+
+
+# Ranking across domains --------------------------------------------------------------------------
+
+
+def test_ranking_equals_scipys_friedman_and_wilcoxon_on_hand_made_files(tmp_path):
+    from segshift.evaluation import intervals, ranking
+
+    files, _ = population_files()
+    tidy, layout = tables.ranking_table(files, MODELS, "src", DOMAINS, SUITES, "holm")
+    by = {(f["model"], f["domain"]): f["results"]["segm"]["per_class"] for f in files}
+    shared = lambda model, domain: np.mean([by[(model, domain)][c]["AP"] for c in ("person", "car")])  # noqa: E731
+    tested = {}
+    for name, members in (("targets", ["real", "clean"]), ("s", list(SUITES["s"]["members"]))):
+        ap = np.array([[shared(m, d) for m in MODELS] for d in members])
+        kept = ap / np.array([shared(m, "src") for m in MODELS])  # the source on the target's classes
+        for measure, v in (("AP", ap), ("retained", kept)):
+            rows = tidy[(tidy.domains == name) & (tidy.measure == measure) & (tidy.iou_type == "segm")]
+            reference = stats.friedmanchisquare(*v.T)
+            assert rows.test.unique().tolist() == ["friedman"] and rows.n_domains.unique().tolist() == [len(members)]
+            assert rows.statistic.iloc[0] == pytest.approx(reference.statistic, abs=1e-12)
+            assert rows.p_value.iloc[0] == pytest.approx(reference.pvalue, abs=1e-12)
+            assert rows.critical_difference.iloc[0] == pytest.approx(ranking.nemenyi_cd(4, len(members)))
+            expected_ranks = np.mean([stats.rankdata(-row) for row in v], axis=0)
+            assert rows.set_index("model").loc[list(MODELS), "mean_rank"].to_numpy() == pytest.approx(expected_ranks)
+            assert rows.set_index("model").loc[list(MODELS), "mean_value"].to_numpy() == pytest.approx(v.mean(axis=0))
+            tested[(name, measure)] = rows
+    # Holm within one measure over the sets of domains.
+    for measure in ("AP", "retained"):
+        p = [tested[(name, measure)].p_value.iloc[0] for name in ("targets", "s")]
+        adjusted = [tested[(name, measure)].p_adjusted.iloc[0] for name in ("targets", "s")]
+        assert adjusted == pytest.approx(intervals.adjust(np.array(p), "holm"))
+        assert adjusted == pytest.approx(np.minimum(1, np.maximum.accumulate(np.sort(p) * [2, 1]))[np.argsort(np.argsort(p))])
+    assert "Friedman" in layout.markdown() and "every clean target" in layout.markdown() and "s's cells" in layout.markdown()
+    # Two models: Wilcoxon's signed-rank test over the domains.
+    two = {"a": "A", "c": "C"}
+    tidy2, _ = tables.ranking_table(files, two, "src", DOMAINS, SUITES, "holm")
+    rows = tidy2[(tidy2.domains == "s") & (tidy2.measure == "AP") & (tidy2.iou_type == "segm")]
+    a, c = ([shared(m, d) for d in SUITES["s"]["members"]] for m in two)
+    assert rows.test.unique().tolist() == ["wilcoxon"] and rows.n_models.unique().tolist() == [2]
+    assert rows.p_value.iloc[0] == pytest.approx(stats.wilcoxon(a, c).pvalue)
+    # The critical-difference diagram of one set draws from the table.
+    paths = figures.save(figures.critical_difference(tidy[tidy.domains == "s"], "s's cells"), tmp_path / "cd",
+                         formats=("png",))
+    assert Image.open(paths[0]).size[0] > 300
+
+
+def test_cd_diagram_joins_runs_within_the_critical_difference():
+    assert figures.cliques([1.0, 1.5, 2.6, 3.9], 1.2) == [(0, 1), (1, 2)]
+    assert figures.cliques([1.0, 2.0, 3.0], 2.5) == [(0, 2)]  # one run holds them all: no nested ones
+    assert figures.cliques([1.0, 2.0, 3.0], 0.5) == []

@@ -35,11 +35,12 @@ FIGURES = (
        for t in ("cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "cityscapes_aachen", "coco_val2017_12_c")]
     + ["results/figures/slices/cityscapes_aachen"]
     + ["results/figures/across_models/synthetic_vs_real"]
+    + [f"results/figures/across_models/ranking/{s}" for s in ("targets", "coco_val2017_12_c")]
 )
 PANELS = [f"results/figures/qualitative/{d}.png"
           for d in ("coco_val2017", "cityscapes_val", "cityscapes_val_half", "coco_val2017_12-gaussian_noise-5")]
 TABLES = ["coco_metrics", "cityscapes_metrics", "transfer_gap", "transfer_matrix", "robustness", "errors", "boundary_ap",
-          "calibration", "confusions", "effective_robustness", "synthetic_vs_real"]
+          "calibration", "confusions", "effective_robustness", "synthetic_vs_real", "ranking"]
 # The diagnostics tables hold every diagnosed domain (evaluation.diagnostics_domains); their
 # figures only those of the source and the gap targets.
 DIAGNOSED = ["coco_val2017", "cityscapes_val", "coco_val2017_12-gaussian_noise-5"]
@@ -47,7 +48,7 @@ DIAGNOSTIC_TABLES = {"errors_table", "boundary_ap_table", "calibration_table", "
 CORRUPTED = [f"coco_val2017_12-{c}-{s}" for s in (3, 5) for c in ("gaussian_noise", "fog")]
 # What shows every model's same-ruler numbers side by side (issue 24).
 ACROSS_MODELS = {"effective_robustness_table", "synthetic_vs_real_table", "effective_robustness_figure",
-                 "synthetic_vs_real_figure"}
+                 "synthetic_vs_real_figure", "ranking_table", "ranking_figure"}
 
 
 def planned_jobs(proc) -> list[dict]:
@@ -268,6 +269,25 @@ def test_effective_robustness_refits_the_gap_tables_numbers(pipeline):
     models = effective[effective.model.notna() & (effective.target == "cityscapes_val")]
     assert family.family.tolist() == ["yolo"] and family.value.item() == pytest.approx(models.value.mean(), abs=1e-9)
     assert "mean of 3 | yolo" in (work / "results/tables/effective_robustness.md").read_text()
+
+
+def test_ranking_equals_scipys_friedman_on_the_gap_tables_numbers(pipeline):
+    from scipy import stats
+
+    work, _ = pipeline
+    ranking = pd.read_csv(work / "results/tables/ranking.csv")
+    gap = pd.read_csv(work / "results/tables/transfer_gap.csv")
+    gap = gap[(gap.iou_type == "segm") & (gap.category == "all") & (gap.metric == "AP")].set_index(["model", "domain"])
+    targets = ["cityscapes_val", "cityscapes_val_half", "coco_val2017_12", "cityscapes_aachen"]
+    for measure, column in (("AP", "domain_value"), ("retained", None)):
+        v = np.array([[gap.at[(m, d), "domain_value"] / (1 if column else gap.at[(m, d), "source_value"]) for m in MODELS]
+                      for d in targets])
+        rows = ranking[(ranking.domains == "targets") & (ranking.measure == measure) & (ranking.iou_type == "segm")]
+        rows = rows.set_index("model").loc[MODELS]
+        assert (rows.test == "friedman").all() and (rows.n_domains == len(targets)).all()
+        assert rows.p_value.iloc[0] == pytest.approx(stats.friedmanchisquare(*v.T).pvalue, abs=1e-9)
+        assert rows.mean_rank.to_numpy() == pytest.approx(np.mean([stats.rankdata(-r) for r in v], axis=0))
+    assert "every clean target" in (work / "results/tables/ranking.md").read_text()
 
 
 def test_synthetic_vs_real_rank_correlations_equal_scipy_on_the_tables_numbers(pipeline):
@@ -544,7 +564,7 @@ UPSTREAM_RULES = {"infer", "prepare_dataset", "corrupt", "download_weights", "ex
 
 def test_interval_method_clusters_and_correction_rerun_metrics_and_tables_only(pipeline, tmp_path):
     """method: every resampled metric job and what reads it; cluster_by of one kind: that kind's metric
-    jobs only; multiple_comparisons: the four tables with p-values only."""
+    jobs only; multiple_comparisons: the five tables with p-values (and the ranking's figures) only."""
     work, _ = pipeline
     bootstrap = lambda c, **kv: c.setdefault("evaluation", {}).setdefault("bootstrap", {}).update(kv)  # noqa: E731
     jobs = dry_run(work, changed(pipeline, tmp_path, lambda c: bootstrap(c, method="percentile")))
@@ -565,7 +585,7 @@ def test_interval_method_clusters_and_correction_rerun_metrics_and_tables_only(p
     jobs = dry_run(work, changed(pipeline, tmp_path,
                                  lambda c: c.setdefault("evaluation", {}).update(multiple_comparisons="bh")))
     assert {j["rule"] for j in jobs} == {"model_comparison_table", "transfer_gap_table", "robustness_table",
-                                         "boundary_ap_table"}
+                                         "boundary_ap_table", "ranking_table", "ranking_figure"}
 
 
 def test_a_display_threshold_change_redraws_only_the_panels(pipeline, tmp_path):

@@ -18,6 +18,10 @@ def main(snakemake):
         table = pd.read_csv(inputs[0], keep_default_na=False, na_values=[""], dtype={"slice": str})
         figures.save(figures.slices(table, params.labels, params.title), stem)
         return
+    if name == "ranking_figure":
+        table = pd.read_csv(inputs[0], keep_default_na=False, na_values=[""])
+        figures.save(figures.critical_difference(table[table["domains"] == w.domain_set], params.title), stem)
+        return
     if name == "corruption_figure":
         fig = figures.suite_figure(params.labels, w.suite, params.suites[w.suite], [read_json(f) for f in inputs])
         figures.save(fig, stem)

@@ -43,6 +43,9 @@ def main(snakemake):
     elif name == "synthetic_vs_real":
         tidy, layout = tables.synthetic_vs_real_table(metrics, params.labels, params.source, list(params.targets),
                                                       params.suites, params.pairs, resamples=resamples)
+    elif name == "ranking":
+        tidy, layout = tables.ranking_table(metrics, params.labels, params.source, params.domains, params.suites,
+                                            params.correction)
     elif name == "model_comparison":
         tidy, layout = tables.comparison_table(metrics, params.labels, params.pairs, resamples=resamples,
                                                correction=params.correction)

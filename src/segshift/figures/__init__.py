@@ -9,6 +9,7 @@ every public name is importable from here.
 from segshift.figures.across_models import effective_robustness, family_colors, synthetic_vs_real  # noqa: F401
 from segshift.figures.corruptions import severity_curves, suite_figure  # noqa: F401
 from segshift.figures.diagnostics import ERROR_COLORS, MIN_BIN_DETECTIONS, boundary_ap, confusion, errors, reliability  # noqa: F401
+from segshift.figures.ranking import cliques, critical_difference  # noqa: F401
 from segshift.figures.slices import slices  # noqa: F401
 from segshift.figures.style import (  # noqa: F401
     IOU_TYPE,

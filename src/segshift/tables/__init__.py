@@ -43,4 +43,5 @@ from segshift.tables.layout import (  # noqa: F401
     write,
 )
 from segshift.tables.protocols import cityscapes_table, coco_table  # noqa: F401
+from segshift.tables.ranking import RANKING_COLUMNS, ranking_table  # noqa: F401
 from segshift.tables.robustness import ROBUSTNESS_COLUMNS, mpc, robustness_table  # noqa: F401
