@@ -167,3 +167,46 @@ def test_a_missing_condition_folder_is_one_line_naming_it_and_writes_nothing(tre
     assert "\n" not in message and str(root / "rgb_anon/snow/val") in message
     assert "rgb_anon_trainvaltest.zip" in message and "datasets.acdc_val.conditions" in message
     assert list(tmp_path.iterdir()) == []
+
+
+def acdc_config(root, yolo_model, conditions=("fog",)) -> dict:
+    """An ACDC condition domain and the reference images' domain, scored against COCO's source."""
+    return {"datasets": {"acdc_fog": {"kind": "acdc", "root": str(root), "conditions": list(conditions)},
+                         "acdc_ref": {"kind": "acdc", "root": str(root), "conditions": ["night"], "reference": True}},
+            "domains": {"acdc_fog": {"dataset": "acdc_fog"}, "acdc_ref": {"dataset": "acdc_ref"}},
+            "slices": {"acdc_fog": ["condition", "sequence"]},
+            "models": yolo_model}
+
+
+@pytest.mark.workflow
+def test_the_workflow_prepares_acdc_and_scores_it_as_cityscapes(trees, yolo_model, tmp_path):
+    from conftest import snakemake, write_config
+
+    _, root = trees
+    config = write_config(tmp_path / "c.yaml", acdc_config(root, yolo_model))
+    proc = snakemake(tmp_path, "--cores", "1", "resources/datasets/acdc_fog/manifest.parquet",
+                     "resources/datasets/acdc_ref/manifest.parquet", configfile=config)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    table = manifest.read(tmp_path / "resources/datasets/acdc_fog/manifest.parquet")
+    assert table.gt_dir == (tmp_path / "resources/datasets/acdc_fog/instance_ids").resolve()
+    assert (table.gt_dir / f"fog/val/{SEQUENCE}/{NAME}_gt_instanceIds.png").is_file()
+    plan = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=config)
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    for rule in ("cityscapes_metrics", "same_ruler_metrics", "slices_table"):  # Cityscapes' protocol, sliced by condition
+        assert rule in plan.stdout
+    assert "coco_metrics" not in plan.stdout
+
+
+@pytest.mark.workflow
+def test_the_workflow_stops_at_start_up_on_a_missing_condition_folder(trees, yolo_model, tmp_path):
+    from conftest import snakemake, write_config
+
+    _, root = trees
+    config = write_config(tmp_path / "c.yaml", acdc_config(root, yolo_model, conditions=("fog", "rain")))
+    proc = snakemake(tmp_path, "-n", configfile=config)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("segshift:")]
+    assert lines == [f"segshift: ACDC condition folder {root / 'rgb_anon/rain/val'} is missing; unpack "
+                     "rgb_anon_trainvaltest.zip under datasets.acdc_fog.root, or leave rain out of "
+                     "datasets.acdc_fog.conditions"]
+    assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
