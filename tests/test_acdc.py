@@ -101,7 +101,7 @@ def _key(a):
     return (a["category_id"], a["iscrowd"], a["area"], tuple(a["bbox"]))
 
 
-def _predictions(annotations) -> pd.DataFrame:
+def _predictions(annotations, image_id: int) -> pd.DataFrame:
     """The ground truth shifted, so that some miss, in COCO's classes."""
     rng = np.random.default_rng(0)
     rows = []
@@ -110,7 +110,7 @@ def _predictions(annotations) -> pd.DataFrame:
             continue
         mask = np.roll(masks.decode([a["segmentation"]])[0].astype(bool), int(rng.integers(0, 12)), axis=1)
         rle = masks.encode(mask[None])[0]
-        rows.append({"image_id": 1, "category_id": a["category_id"], "score": np.float32(rng.random()),
+        rows.append({"image_id": image_id, "category_id": a["category_id"], "score": np.float32(rng.random()),
                      "bbox": masks.to_bbox([rle])[0].astype(np.float32), "counts": rle["counts"], "height": 1024,
                      "width": 2048})
     return pd.DataFrame(rows)
@@ -131,21 +131,24 @@ def test_the_same_objects_give_the_same_ground_truth_and_ap(trees, name):
     suffix = "_rgb_ref_anon.png" if name == "ref" else "_rgb_anon.png"
     assert image["file_name"] == f"{condition}/{folder}/{SEQUENCE}/{NAME}{suffix}"  # the annotated reference image only
     assert (image["condition"], image["sequence"]) == (condition, SEQUENCE)
+    # Ids no other condition, split or reference set uses: the bootstrap pairs two domains only on shared ids.
+    assert image["id"] == (600_001 if name == "ref" else 100_001)
     table = manifest.read(out / f"{name}.parquet")
     assert table.slice_fields == ["condition", "sequence"] and table.image_dir == (root / "rgb_anon").resolve()
     # The same ruler: the Cityscapes ground truth in COCO's classes, the same predictions.
     classes = coco.domain_classes(cs, "cityscapes")
-    frame = _predictions(coco.shared_class_ground_truth(cs, "cityscapes", classes)["annotations"])
-    on = {n: coco.same_ruler(g, "cityscapes", frame, [1], "pycocotools", classes)["segm"]["summary"]["AP"]
-          for n, g in (("ours", ours), ("cs", cs))}
+    shared = coco.shared_class_ground_truth(cs, "cityscapes", classes)["annotations"]
+    frames = {n: _predictions(shared, g["images"][0]["id"]) for n, g in (("ours", ours), ("cs", cs))}
+    on = {n: coco.same_ruler(g, "cityscapes", frames[n], [g["images"][0]["id"]], "pycocotools",
+                             classes)["segm"]["summary"]["AP"] for n, g in (("ours", ours), ("cs", cs))}
     assert on["ours"] == pytest.approx(on["cs"], abs=1e-12) and 0.1 < on["ours"] < 1
     # The official protocol (segshift's engine and cityscapesscripts'), on the instanceIds the reader wrote
     # and on gtFine's.
-    mapped, _ = cs_eval.to_cityscapes(frame, {n: n for n in ("person", "car", "motorcycle", "truck", "bus", "train",
-                                                             "bicycle")}, "none")
     official = {}
     for n, g, gt_dir in (("ours", ours, table.gt_dir), ("cs", cs, manifest.read(out / "cs.parquet").gt_dir)):
-        images = cs_eval.ground_truth_images(g, [1])
+        mapped, _ = cs_eval.to_cityscapes(frames[n], {c: c for c in ("person", "car", "motorcycle", "truck", "bus",
+                                                                     "train", "bicycle")}, "none")
+        images = cs_eval.ground_truth_images(g, [g["images"][0]["id"]])
         result = cityscapes_fast.evaluate(mapped, images, gt_dir, workers=1)["mean"]
         official[n, "segshift"] = [result["AP"], result["AP50"]]
         if name == "fog":  # cityscapesscripts itself once (1.7 s); the reference frame holds the same objects
@@ -156,6 +159,17 @@ def test_the_same_objects_give_the_same_ground_truth_and_ap(trees, name):
     if name == "fog":
         assert official["ours", "official"] == pytest.approx(official["cs", "official"], abs=1e-12)
         assert official["ours", "official"] == pytest.approx(official["ours", "segshift"], abs=1e-12)
+
+
+def test_image_ids_are_shared_only_by_the_same_frames():
+    """The bootstrap keys its draws by image ids: fog alone and fog within all four conditions share
+    them (the same frames, a paired gap); fog and rain, val and train, adverse and reference do not."""
+    fog = [f"fog/val/GOPR0475/GOPR0475_frame_{k:06d}_rgb_anon.png" for k in range(3)]
+    rain = [f"rain/val/GOPR0475/GOPR0475_frame_{k:06d}_rgb_anon.png" for k in range(3)]
+    alone, together = acdc.frame_ids(fog, "val", False), acdc.frame_ids(sorted(fog + rain), "val", False)
+    assert together[:3] == alone and not set(together[3:]) & set(alone)
+    others = [acdc.frame_ids(fog, "train", False), acdc.frame_ids(fog, "val", True), acdc.frame_ids(fog, "train", True)]
+    assert len(set(alone).union(*others)) == 12
 
 
 def test_a_missing_condition_folder_is_one_line_naming_it_and_writes_nothing(trees, tmp_path):

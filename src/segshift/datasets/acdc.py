@@ -41,6 +41,7 @@ PANOPTIC_DIR = "gt_panoptic"
 PACKAGES = {"rgb_anon": "rgb_anon_trainvaltest.zip", "gt_panoptic": "gt_panoptic_trainval.zip",
             "gt_panoptic (reference images)": "gt_panoptic_trainval_ref.zip"}
 _SUPERCATEGORY = {"person": "human", "rider": "human"}
+_ID_BLOCK = 100_000  # image ids: a block per (condition, split, reference), frames numbered within it
 _LAST_LABEL_ID = 33  # cityscapesscripts.helpers.labels: ids 0 (unlabeled) to 33 (bicycle)
 
 
@@ -150,6 +151,21 @@ def frame_annotations(ids: np.ndarray, image_id: int, first_id: int) -> list[dic
     return annotations
 
 
+def frame_ids(frames: list[str], split: str, reference: bool) -> list[int]:
+    """An image id per frame that no other condition, split or reference set of ACDC uses: the
+    bootstrap keys its draws by the image ids, so two domains get the same draws (a paired gap)
+    exactly when they hold the same frames (fog alone and fog within all four), never across
+    conditions (different images)."""
+    block = SPLITS.index(split) * 2 + int(reference)
+    position: dict[str, int] = {}
+    ids = []
+    for frame in frames:
+        condition = slice_fields(frame)["condition"]
+        position[condition] = position.get(condition, 0) + 1
+        ids.append((CONDITIONS.index(condition) * 2 * len(SPLITS) + block + 1) * _ID_BLOCK + position[condition])
+    return ids
+
+
 def list_frames(root: Path, conditions: list[str], split: str, reference: bool, dataset: str) -> list[str]:
     """Frame file names relative to rgb_anon ({condition}/{split}/{sequence}/{name}), sorted."""
     suffix = image_suffix(reference)
@@ -166,21 +182,22 @@ def convert(root: str | Path, manifest_out: str | Path, ground_truth_out: str | 
             reference: bool = False) -> int:
     """Write the manifest, the COCO-format instances (Cityscapes label ids) and the instanceIds PNGs of
     ACDC's `conditions` in `split` (reference: the normal-condition images that have ground truth);
-    image ids 1..N in file-name order. Return the frame count."""
+    image ids from `frame_ids`, in file-name order. Return the frame count."""
     root, conditions = Path(root), list(conditions)
     check_layout(root, conditions, split, reference, dataset)
     by_name: dict[str, dict] = {}
     for condition in (conditions[:1] if reference else conditions):  # the reference JSON covers every condition
         by_name.update(_annotations_by_image(panoptic_json(root, condition, split, reference)))
     frames = list_frames(root, conditions, split, reference, dataset)
+    numbered = list(zip(frame_ids(frames, split, reference), frames))
     if reference:  # only half of the reference images are annotated: the domain is those
-        frames = [f for f in frames if PurePosixPath(f).name in by_name]
-        if not frames:
+        numbered = [(i, f) for i, f in numbered if PurePosixPath(f).name in by_name]
+        if not numbered:
             raise SegshiftError(f"none of the reference images of {', '.join(conditions)} has ground truth in "
                                 f"{panoptic_json(root, conditions[0], split, True)}; unpack gt_panoptic_trainval_ref.zip")
     images, annotations = [], []
     with atomic_path(instance_ids_out, directory=True) as out:
-        for image_id, frame in enumerate(frames, start=1):
+        for image_id, frame in numbered:
             name = PurePosixPath(frame).name
             try:
                 with Image.open(root / IMAGE_DIR / frame) as im:
@@ -214,4 +231,4 @@ def convert(root: str | Path, manifest_out: str | Path, ground_truth_out: str | 
                                "height": im["height"], "condition": im["condition"], "sequence": im["sequence"]}
                               for im in images])
         manifest.write(manifest_out, table, dataset=dataset, image_dir=root / IMAGE_DIR, gt_dir=instance_ids_out)
-    return len(frames)
+    return len(numbered)
