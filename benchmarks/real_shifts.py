@@ -3,7 +3,8 @@ same-ruler metric job.
 
 1. Conversion: the 8 real 2048x1024 aachen train frames replicated (symlinks, under several cities)
    to --frames frames, converted by segshift's Cityscapes reader; one of them as a BDD100K bitmask,
-   replicated, by the BDD100K reader; seconds and peak memory, scaled to 1,000.
+   replicated, by the BDD100K reader, and as ACDC panoptic ground truth (a fog condition of 10
+   sequences), replicated, by the ACDC reader; seconds and peak memory, scaled to 1,000.
 2. Metric job: on the generated COCO set of coco_eval.py, the same-ruler job's work as it was
    (AP with the reference engine pycocotools, and hotcoco, plus --resamples bootstrap resamples),
    against what issue 22 adds to it (the mask matching stored for the slices, the per-image table)
@@ -99,6 +100,49 @@ def bdd100k_conversion(frames: int) -> None:
           f"= {1000 * seconds / n:.0f} s per 1,000 frames; peak memory {peak / 1024:.0f} MiB")
 
 
+def acdc_conversion(frames: int) -> None:
+    """A real aachen frame's objects as ACDC panoptic ground truth (as tests/test_acdc.py makes it), replicated
+    over 10 sequences of one condition; the reader also writes each frame's instanceIds PNG."""
+    import json
+
+    from PIL import Image
+
+    from segshift.datasets import acdc
+    from test_acdc import panoptic
+
+    source = DATA / "cityscapes_aachen"
+    rgb, segments = panoptic(np.array(Image.open(source / "gtFine/train/aachen/aachen_000005_000019_gtFine_instanceIds.png")))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ACDC"
+        Image.fromarray(rgb, "RGB").save(Path(tmp) / "one_gt_panoptic.png")
+        images, annotations = [], []
+        for k in range(frames):
+            sequence, name = f"GOPR{k % 10:04d}", f"GOPR{k % 10:04d}_frame_{k:06d}"
+            for folder, suffix, target in (
+                (acdc.condition_dir(root, "fog", "val"), "_rgb_anon.png",
+                 source / "leftImg8bit/train/aachen/aachen_000005_000019_leftImg8bit.png"),
+                (acdc.panoptic_dir(root, "fog", "val"), "_gt_panoptic.png", Path(tmp) / "one_gt_panoptic.png"),
+            ):
+                (folder / sequence).mkdir(parents=True, exist_ok=True)
+                (folder / sequence / f"{name}{suffix}").symlink_to(target)
+            images.append({"id": name, "file_name": f"fog/val/{sequence}/{name}_rgb_anon.png", "width": 2048, "height": 1024})
+            annotations.append({"image_id": name, "file_name": f"fog/val/{sequence}/{name}_gt_panoptic.png",
+                                "segments_info": segments})
+        acdc.panoptic_json(root, "fog", "val").write_text(json.dumps({"images": images, "annotations": annotations,
+                                                                      "categories": []}))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        n = acdc.convert(root, Path(tmp) / "m.parquet", Path(tmp) / "g.json", Path(tmp) / "ids", dataset="bench",
+                         conditions=["fog"])
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        size = sum(p.stat().st_size for p in (Path(tmp) / "ids").rglob("*.png"))
+    print(f"ACDC reader (2048x1024 panoptic PNGs; ACDC's own are 1920x1080), {n} frames: {seconds:.1f} s "
+          f"= {1000 * seconds / n:.0f} s per 1,000 frames; peak memory {peak / 1024:.0f} MiB "
+          f"(+{(peak - before) / 1024:.0f} MiB while converting); instanceIds written {1000 * size / n / 2**20:.0f} MiB "
+          "per 1,000 frames")
+
+
 def metric_job(images: int, detections: int, resamples: int, n_slices: int, repeats: int) -> None:
     gt, frame = coco_eval.generate(images, detections)
     ids = sorted(im["id"] for im in gt["images"])
@@ -156,6 +200,7 @@ def main() -> None:
     if (DATA / "cityscapes_aachen").is_dir():
         conversion(args.frames)
         bdd100k_conversion(args.frames)
+        acdc_conversion(args.frames)
     else:
         print(f"\nCityscapes reader: the aachen frames are not at {DATA / 'cityscapes_aachen'}; not measured")
     metric_job(args.images, args.detections, args.resamples, args.slices, args.repeats)

@@ -14,6 +14,7 @@ from segshift.evaluation import resampling as segshift_resampling
 from segshift import manifest as segshift_manifest
 from segshift import backends as segshift_backends
 from segshift.corruptions import NAMES as CORRUPTIONS
+from segshift.datasets import acdc as segshift_acdc
 from segshift.datasets import bdd100k as segshift_bdd100k
 from segshift.datasets import cityscapes as segshift_cityscapes
 from segshift.errors import SegshiftError
@@ -54,7 +55,8 @@ def datasets_of_kind(kind):
 
 
 def domains_of_kind(kind):
-    return [d for d in DOMAINS if segshift_domains.kind(config, d) == kind]
+    """The domains scored by this kind's protocol (an acdc domain is a cityscapes one here)."""
+    return [d for d in DOMAINS if segshift_domains.protocol(config, d) == kind]
 
 
 def alternatives(names):
@@ -109,6 +111,23 @@ def sources(dataset):
             "images": str(root / segshift_bdd100k.image_subdir(entry["split"])),
             "bitmasks": str(root / segshift_bdd100k.bitmask_subdir(entry["split"])),
         }
+    if entry["kind"] == "acdc":
+        split, reference = entry["split"], entry["reference"]
+        conditions = entry["conditions"][:1] if reference else entry["conditions"]
+        return {
+            **{
+                f"images_{c}": str(
+                    segshift_acdc.condition_dir(root, c, split, reference)
+                )
+                for c in entry["conditions"]
+            },
+            **{
+                f"panoptic_{c}": str(
+                    segshift_acdc.panoptic_json(root, c, split, reference)
+                )
+                for c in conditions
+            },
+        }
     return {"images": entry["images"], "annotations": entry["annotations"]}
 
 
@@ -132,6 +151,17 @@ def check_dataset_sources():
         entry = config["datasets"][dataset]
         if entry["kind"] != "coco_json" and not entry["root"]:
             continue
+        if entry["kind"] == "acdc":
+            try:
+                segshift_acdc.check_layout(
+                    entry["root"],
+                    entry["conditions"],
+                    entry["split"],
+                    entry["reference"],
+                    dataset,
+                )
+            except SegshiftError as e:
+                stop(e)
         for key, path in sources(dataset).items():
             if Path(path).exists():
                 continue
@@ -164,6 +194,22 @@ def prepared_kind(wildcards):
     return dataset_kind(wildcards.dataset)
 
 
+def acdc_root(wildcards):
+    return str(dataset_root(wildcards.dataset))
+
+
+def acdc_split(wildcards):
+    return config["datasets"][wildcards.dataset]["split"]
+
+
+def acdc_conditions(wildcards):
+    return list(config["datasets"][wildcards.dataset]["conditions"])
+
+
+def acdc_reference(wildcards):
+    return config["datasets"][wildcards.dataset]["reference"]
+
+
 def fog_beta(wildcards):
     return config["datasets"][wildcards.dataset].get("fog_beta")
 
@@ -180,7 +226,8 @@ def domain_dataset(domain):
 
 
 def domain_kind(wildcards):
-    return segshift_domains.kind(config, wildcards.domain)
+    """The kind whose protocol the metric scripts apply (an acdc domain: cityscapes)."""
+    return segshift_domains.protocol(config, wildcards.domain)
 
 
 def domain_label(domain):
@@ -200,7 +247,7 @@ def source_ground_truth(wildcards):
 
 
 def source_kind(wildcards):
-    return segshift_domains.kind(config, SOURCE)
+    return segshift_domains.protocol(config, SOURCE)
 
 
 def domain_corruption(wildcards):
@@ -370,7 +417,12 @@ _SELECTED = {}  # dataset -> (manifest mtime, counts): read each manifest once p
 
 def selected_images(dataset):
     """(images in the dataset, images selected by max_images); reads the checkpoint's manifest."""
-    path = checkpoints.prepare_dataset.get(dataset=dataset).output.manifest
+    prepare = (
+        checkpoints.prepare_acdc
+        if dataset_kind(dataset) == "acdc"
+        else checkpoints.prepare_dataset
+    )
+    path = prepare.get(dataset=dataset).output.manifest
     mtime = Path(path).stat().st_mtime_ns
     if _SELECTED.get(dataset, (None,))[0] != mtime:
         total = segshift_manifest.num_rows(path)
@@ -434,7 +486,8 @@ def bootstrap_settings(wildcards):
     """evaluation.bootstrap with cluster_by resolved for the domain's kind: another kind's clusters
     are no parameter of this domain's metric jobs."""
     return segshift_resampling.domain_settings(
-        config["evaluation"]["bootstrap"], domain_kind(wildcards)
+        config["evaluation"]["bootstrap"],
+        segshift_domains.kind(config, wildcards.domain),
     )
 
 
@@ -480,7 +533,7 @@ def suite_model_labels(wildcards):
 
 def protocol_files(domain, model):
     """The metric files of one (domain, model): the same ruler and the dataset's own protocol."""
-    kind = segshift_domains.kind(config, domain)
+    kind = segshift_domains.protocol(config, domain)
     files = [f"results/metrics/{domain}/{model}/same_ruler.json"]
     if kind == "coco":
         files.append(f"results/metrics/{domain}/{model}/coco.json")
@@ -715,12 +768,12 @@ def figure_ground_truths(wildcards):
 
 
 def figure_kinds(wildcards):
-    return [segshift_domains.kind(config, d) for d in figure_domains(wildcards)]
+    return [segshift_domains.protocol(config, d) for d in figure_domains(wildcards)]
 
 
 def cityscapes_files(wildcards):
     """The official protocol of the second domain of the pair, where it is a Cityscapes one."""
-    if segshift_domains.kind(config, wildcards.other_domain) != "cityscapes":
+    if segshift_domains.protocol(config, wildcards.other_domain) != "cityscapes":
         return []
     return expand(
         "results/metrics/{domain}/{model}/cityscapes_{rider_policy}.json",
@@ -732,7 +785,7 @@ def cityscapes_files(wildcards):
 
 def pair_cityscapes_files(wildcards):
     """A model pair is compared under the first rider policy of the config."""
-    if segshift_domains.kind(config, wildcards.other_domain) != "cityscapes":
+    if segshift_domains.protocol(config, wildcards.other_domain) != "cityscapes":
         return []
     return [
         f"results/metrics/{wildcards.other_domain}/{model}/cityscapes_{RIDER_POLICIES[0]}.json"

@@ -105,12 +105,40 @@ checkpoint prepare_dataset:
         ground_truth="resources/datasets/{dataset}/ground_truth.json",
     log:
         "logs/prepare_dataset/{dataset}.log",
+    wildcard_constraints:
+        dataset=alternatives([d for d in DATASETS if dataset_kind(d) != "acdc"]),
     conda:
         "../envs/data.yaml"
     params:
         kind=prepared_kind,
         category_mapping=category_mapping,
         fog_beta=fog_beta,
+    script:
+        "../workflow/scripts/prepare_dataset.py"
+
+
+# ACDC's panoptic ground truth also becomes Cityscapes instanceIds, which the official evaluator reads.
+checkpoint prepare_acdc:
+    input:
+        unpack(dataset_sources),
+    output:
+        manifest="resources/datasets/{dataset}/manifest.parquet",
+        ground_truth="resources/datasets/{dataset}/ground_truth.json",
+        instance_ids=directory("resources/datasets/{dataset}/instance_ids"),
+    log:
+        "logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "logs/prepare_dataset/{dataset}.benchmark.tsv"
+    wildcard_constraints:
+        dataset=alternatives(datasets_of_kind("acdc")),
+    conda:
+        "../envs/data.yaml"
+    params:
+        kind=prepared_kind,
+        root=acdc_root,
+        split=acdc_split,
+        conditions=acdc_conditions,
+        reference=acdc_reference,
     script:
         "../workflow/scripts/prepare_dataset.py"
 

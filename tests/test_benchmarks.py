@@ -69,3 +69,4 @@ def test_real_shifts_benchmark_runs(shared_data):
     out = bench("benchmarks/real_shifts.py", "--frames", "8", "--images", "20", "--detections", "10", "--resamples", "20",
                 "--slices", "2")
     assert "of the hotcoco job" in out and "Cityscapes reader" in out and "BDD100K reader" in out
+    assert "ACDC reader" in out

@@ -277,7 +277,8 @@ def test_bootstrap_settings_get_defaults_and_bad_values_are_one_line(tmp_path):
     checked = segshift_config.validate(copy.deepcopy(config))
     assert checked["evaluation"]["bootstrap"] == {
         "resamples": 1000, "seed": 0, "min_images": 10, "confidence": 0.95, "method": "bca", "jackknife_groups": 100,
-        "cluster_by": {"coco": [], "coco_json": [], "cityscapes": ["city", "sequence"]}, "min_clusters": 10}
+        "cluster_by": {"coco": [], "coco_json": [], "cityscapes": ["city", "sequence"], "acdc": ["condition", "sequence"]},
+        "min_clusters": 10}
     assert checked["evaluation"]["multiple_comparisons"] == "holm"
     config.setdefault("evaluation", {})["bootstrap"] = {"resamples": 100, "confidence": 1.5}
     with pytest.raises(ConfigError) as e:

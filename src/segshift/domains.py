@@ -1,5 +1,6 @@
 """Domains: the axis of the experiment. A domain is a dataset as a model sees it, optionally
-corrupted or at another test size; its kind (and so its protocol) is its dataset's `kind`."""
+corrupted or at another test size; its kind is its dataset's `kind`, and its protocol that kind's
+(or, for a kind converted into another's encoding, that other kind's: `protocol`)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,17 @@ def default_source(config: dict, domains: dict[str, dict]) -> str:
 
 def kind(config: dict, domain: str) -> str:
     return config["datasets"][config["domains"][domain]["dataset"]]["kind"]
+
+
+# A kind scored as another kind is: ACDC's ground truth is converted into Cityscapes' label ids and
+# instanceIds, so its protocol (official and the same ruler) is Cityscapes'.
+PROTOCOLS = {"acdc": "cityscapes"}
+
+
+def protocol(config: dict, domain: str) -> str:
+    """The kind whose protocol scores a domain: its own kind, or the kind its reader converts it into."""
+    k = kind(config, domain)
+    return PROTOCOLS.get(k, k)
 
 
 def clean_of(config: dict, domain: str) -> str | None:

@@ -28,7 +28,8 @@ COLUMNS = ["domain", "model", "field", "slice", "images", "metric", "value", "ci
 # COCO image-record keys that are not slice fields.
 COCO_IMAGE_KEYS = {"id", "file_name", "width", "height", "license", "coco_url", "flickr_url", "date_captured"}
 # Fields each kind's manifest carries; coco_json: the extra keys of its image records.
-KIND_FIELDS = {"cityscapes": ("city", "sequence"), "coco": (), "bdd100k": ()}
+KIND_FIELDS = {"cityscapes": ("city", "sequence"), "coco": (), "bdd100k": (),
+               "acdc": ("condition", "sequence")}
 
 
 def write_matches(path: str | Path, matches, images: np.ndarray, names: list[str]) -> None:

@@ -3,7 +3,7 @@
 import logging
 
 from segshift import workflow
-from segshift.datasets import bdd100k, cityscapes, coco, coco_json
+from segshift.datasets import acdc, bdd100k, cityscapes, coco, coco_json
 
 
 def main(snakemake):
@@ -13,6 +13,10 @@ def main(snakemake):
     elif kind == "cityscapes":
         n = cityscapes.convert(inputs.images, inputs.ground_truth, outputs.manifest, outputs.ground_truth, dataset=dataset,
                                fog_beta=snakemake.params.fog_beta)
+    elif kind == "acdc":
+        params = snakemake.params
+        n = acdc.convert(params.root, outputs.manifest, outputs.ground_truth, outputs.instance_ids, dataset=dataset,
+                         conditions=params.conditions, split=params.split, reference=params.reference)
     elif kind == "bdd100k":
         n = bdd100k.convert(inputs.images, inputs.bitmasks, outputs.manifest, outputs.ground_truth, dataset=dataset)
     else:
