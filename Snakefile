@@ -16,6 +16,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/results.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/infer.smk"
